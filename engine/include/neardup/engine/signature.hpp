@@ -1,0 +1,61 @@
+// Signature: every fingerprint of one image as a single value, and the extractor that computes it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "neardup/engine/decode.hpp"
+#include "neardup/engine/error.hpp"
+#include "neardup/engine/hash256.hpp"
+#include "neardup/engine/local_features.hpp"
+#include "neardup/engine/pdq.hpp"
+
+namespace neardup {
+
+struct Signature {
+    std::uint32_t width = 0;   // full-size image, orientation applied
+    std::uint32_t height = 0;
+    PdqHash pdq;
+    // Empty, or the eight dihedral variants of the PDQ hash (index = Dihedral). Queries carry them to find
+    // rotated and mirrored copies; references need only pdq.
+    std::vector<Hash256> pdq_dihedral;
+    Hash64 phash;
+    Hash64 average_hash;
+    Hash256 block_mean;
+    LocalFeatures features;
+
+    friend bool operator==(const Signature&, const Signature&) = default;
+};
+
+struct SignatureOptions {
+    DecodeOptions decode;
+    FeatureOptions features;
+    bool dihedral = false;  // compute the eight PDQ variants
+    // Hashes are computed on an image whose longer side is at most this (and decoding may use the JPEG
+    // DCT-domain reduction down to it). The PDQ reference itself hashes large images at 512 px.
+    int hash_long_side = 512;
+};
+
+// Computes signatures. Immutable after construction: every method is const and safe to call from many threads.
+class SignatureExtractor {
+public:
+    explicit SignatureExtractor(SignatureOptions options = {});
+
+    const SignatureOptions& options() const noexcept { return options_; }
+
+    // Decode + fingerprints. Errors come from decode_image.
+    Result<Signature> compute(std::span<const std::uint8_t> bytes) const;
+    // Fingerprints of an already decoded 8-bit BGR image; full_width/height describe the original size.
+    Signature compute(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const;
+
+    // Many images in parallel (oneTBB); result i belongs to input i.
+    std::vector<Result<Signature>> compute_many(std::span<const std::span<const std::uint8_t>> inputs) const;
+
+private:
+    SignatureOptions options_;
+};
+
+}  // namespace neardup

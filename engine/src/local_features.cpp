@@ -1,0 +1,114 @@
+#include "neardup/engine/local_features.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace neardup {
+namespace {
+
+std::uint16_t pack_coordinate(float v) {
+    return static_cast<std::uint16_t>(std::clamp(std::lround(v * 16.0f), 0L, 65535L));
+}
+
+}  // namespace
+
+std::string_view to_string(FeatureKind kind) noexcept {
+    switch (kind) {
+        case FeatureKind::orb: return "orb";
+        case FeatureKind::akaze: return "akaze";
+        case FeatureKind::sift: return "sift";
+    }
+    return "unknown";
+}
+
+int descriptor_bytes(FeatureKind kind) {
+    switch (kind) {
+        case FeatureKind::orb: return 32;
+        case FeatureKind::akaze: return 61;
+        case FeatureKind::sift: return 128;
+    }
+    throw std::invalid_argument("descriptor_bytes: unknown feature kind");
+}
+
+cv::Mat LocalFeatures::descriptor_view() const {
+    if (keypoints.empty()) return cv::Mat(0, descriptor_bytes(kind), CV_8U);
+    return cv::Mat(static_cast<int>(keypoints.size()), descriptor_bytes(kind), CV_8U,
+                   const_cast<std::uint8_t*>(descriptors.data()));
+}
+
+cv::Mat downscale_to(const cv::Mat& image, int long_side) {
+    const int current = std::max(image.cols, image.rows);
+    if (current <= long_side) return image;
+    const double f = static_cast<double>(long_side) / current;
+    cv::Mat out;
+    cv::resize(image, out, cv::Size(std::max(1, static_cast<int>(std::lround(image.cols * f))),
+                                    std::max(1, static_cast<int>(std::lround(image.rows * f)))),
+               0, 0, cv::INTER_AREA);
+    return out;
+}
+
+LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions& options) {
+    if (image.empty() || image.depth() != CV_8U) throw std::invalid_argument("extract_local_features: expected an 8-bit image");
+    if (options.max_keypoints <= 0 || options.frame_long_side < 32 || options.frame_long_side > 4095)
+        throw std::invalid_argument("extract_local_features: max_keypoints must be > 0 and frame_long_side in [32, 4095]");
+    cv::Mat gray;
+    if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
+    else gray = image;
+    gray = downscale_to(gray, options.frame_long_side);
+
+    std::vector<cv::KeyPoint> keypoints;
+    cv::Mat descriptors;
+    switch (options.kind) {
+        case FeatureKind::orb: {
+            // Over-detect, then keep the strongest: ORB's own cap is per pyramid level and less even.
+            auto orb = cv::ORB::create(options.max_keypoints * 2, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
+            orb->detect(gray, keypoints);
+            cv::KeyPointsFilter::retainBest(keypoints, options.max_keypoints);
+            orb->compute(gray, keypoints, descriptors);
+            break;
+        }
+        case FeatureKind::akaze: {
+            auto akaze = cv::AKAZE::create();
+            akaze->detect(gray, keypoints);
+            cv::KeyPointsFilter::retainBest(keypoints, options.max_keypoints);
+            akaze->compute(gray, keypoints, descriptors);
+            break;
+        }
+        case FeatureKind::sift: {
+            auto sift = cv::SIFT::create(options.max_keypoints, 3, 0.04, 10, 1.6, CV_8U);
+            sift->detectAndCompute(gray, cv::noArray(), keypoints, descriptors);
+            break;
+        }
+    }
+    // retainBest keeps ties, and SIFT may return a few over its cap: enforce the cap exactly.
+    if (keypoints.size() > static_cast<std::size_t>(options.max_keypoints)) {
+        keypoints.resize(options.max_keypoints);
+        descriptors = descriptors.rowRange(0, options.max_keypoints);
+    }
+
+    LocalFeatures out;
+    out.kind = options.kind;
+    out.frame_width = static_cast<std::uint16_t>(gray.cols);
+    out.frame_height = static_cast<std::uint16_t>(gray.rows);
+    const int row_bytes = descriptor_bytes(options.kind);
+    if (!keypoints.empty() && (descriptors.type() != CV_8U || descriptors.cols != row_bytes))
+        throw std::logic_error("extract_local_features: unexpected descriptor layout from OpenCV");
+    out.keypoints.reserve(keypoints.size());
+    out.descriptors.resize(keypoints.size() * row_bytes);
+    for (std::size_t i = 0; i < keypoints.size(); ++i) {
+        const auto& k = keypoints[i];
+        const float angle = k.angle < 0 ? 0.0f : k.angle;
+        out.keypoints.push_back({pack_coordinate(k.pt.x), pack_coordinate(k.pt.y),
+                                 static_cast<std::uint8_t>(static_cast<int>(std::lround(angle / 360.0f * 256.0f)) & 0xFF),
+                                 static_cast<std::uint8_t>(std::clamp(std::lround(k.size * 2.0f), 0L, 255L))});
+        std::copy_n(descriptors.ptr<std::uint8_t>(static_cast<int>(i)), row_bytes, out.descriptors.data() + i * row_bytes);
+    }
+    return out;
+}
+
+}  // namespace neardup

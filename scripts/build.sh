@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Configures and builds neardup into build/dev (RelWithDebInfo) with every core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build/dev -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/dev -j "$(nproc)"

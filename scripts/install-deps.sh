@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages neardup needs, running apt-get only for what is missing.
+# Idempotent: a second run installs nothing and prints nothing but its summary.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libopencv-dev libopencv-contrib-dev
+  libfaiss-dev libopenblas-dev liblapack-dev libomp-dev
+  libtbb-dev
+  libboost-dev libboost-system-dev
+  catch2
+  nlohmann-json3-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
+  # sample photos for tests and the demo (real JPEGs under /usr/share/doc/<pkg>/examples)
+  libjs-jquery-slides libjs-jquery-backstretch
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present" >&2
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,57 @@
+#include <catch2/catch.hpp>
+
+#include "neardup/engine/image_header.hpp"
+#include "support/image_bytes.hpp"
+
+using namespace neardup;
+using neardup::test::encode;
+using neardup::test::synthetic_picture;
+
+TEST_CASE("header probe reads format and dimensions of every supported encoding", "[image_header]") {
+    const cv::Mat img = synthetic_picture(123, 77);
+    const std::pair<const char*, ImageFormat> cases[] = {{".jpg", ImageFormat::jpeg}, {".png", ImageFormat::png},
+                                                         {".webp", ImageFormat::webp}, {".bmp", ImageFormat::bmp},
+                                                         {".tiff", ImageFormat::tiff}, {".ppm", ImageFormat::pnm}};
+    for (const auto& [ext, format] : cases) {
+        INFO(ext);
+        const auto bytes = encode(img, ext);
+        const auto h = probe_image_header(bytes);
+        REQUIRE(h.ok());
+        CHECK(h.value().format == format);
+        CHECK(h.value().width == 123u);
+        CHECK(h.value().height == 77u);
+    }
+    SECTION("lossless WebP (VP8L) too") {
+        const auto h = probe_image_header(encode(img, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101}));
+        REQUIRE(h.ok());
+        CHECK(h.value().width == 123u);
+        CHECK(h.value().height == 77u);
+    }
+}
+
+TEST_CASE("header probe rejects what is not a supported image with the exact error", "[image_header][bad_input]") {
+    CHECK(probe_image_header({}).error().code == ErrorCode::empty_input);
+    const std::vector<std::uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'};
+    CHECK(probe_image_header(text).error().code == ErrorCode::unsupported_format);
+    const std::vector<std::uint8_t> gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0};
+    const auto g = probe_image_header(gif);
+    CHECK(g.error().code == ErrorCode::unsupported_format);
+    CHECK(g.error().message == "unsupported image format: GIF");
+    const std::vector<std::uint8_t> jpeg_soi_only = {0xFF, 0xD8, 0xFF};
+    CHECK(probe_image_header(jpeg_soi_only).error().code == ErrorCode::truncated);
+}
+
+TEST_CASE("header probe reads a bomb's claimed size without touching pixel data", "[image_header][bad_input]") {
+    const auto h = probe_image_header(neardup::test::png_header_claiming(100000, 90000));
+    REQUIRE(h.ok());
+    CHECK(h.value().width == 100000u);
+    CHECK(h.value().height == 90000u);
+}
+
+TEST_CASE("a JPEG without its end-of-image marker is reported as truncated", "[image_header][bad_input]") {
+    auto bytes = encode(synthetic_picture(200, 150), ".jpg");
+    bytes.resize(bytes.size() * 2 / 3);
+    const auto h = probe_image_header(bytes);
+    CHECK(h.error().code == ErrorCode::truncated);
+    CHECK(h.error().message == "JPEG: no end-of-image marker after the scan data (file cut short)");
+}

@@ -1,0 +1,76 @@
+#include <catch2/catch.hpp>
+
+#include <opencv2/calib3d.hpp>
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "neardup/engine/decode.hpp"
+#include "neardup/engine/local_features.hpp"
+#include "support/sample_photos.hpp"
+
+using namespace neardup;
+
+namespace {
+cv::Mat photo(const std::string& name) { return decode_image(test::read_bytes(test::sample_photo(name))).value().bgr; }
+
+// RANSAC homography inliers between two feature sets: the check a matcher will make.
+int verified_inliers(const LocalFeatures& a, const LocalFeatures& b) {
+    if (a.size() < 4 || b.size() < 4) return 0;
+    const int norm = a.kind == FeatureKind::sift ? cv::NORM_L2 : cv::NORM_HAMMING;
+    cv::BFMatcher matcher(norm, true);
+    std::vector<cv::DMatch> matches;
+    cv::Mat da = a.descriptor_view(), db = b.descriptor_view();
+    if (a.kind == FeatureKind::sift) { da.convertTo(da, CV_32F); db.convertTo(db, CV_32F); }
+    matcher.match(da, db, matches);
+    if (matches.size() < 4) return 0;
+    std::vector<cv::Point2f> pa, pb;
+    for (const auto& m : matches) { pa.push_back(a.position(m.queryIdx)); pb.push_back(b.position(m.trainIdx)); }
+    std::vector<unsigned char> mask;
+    const cv::Mat h = cv::findHomography(pa, pb, cv::RANSAC, 5.0, mask);
+    return h.empty() ? 0 : cv::countNonZero(mask);
+}
+}  // namespace
+
+TEST_CASE("features are capped, inside their frame and laid out compactly", "[local_features]") {
+    const cv::Mat img = photo("sample1_1920.jpg");
+    for (FeatureKind kind : {FeatureKind::orb, FeatureKind::akaze, FeatureKind::sift}) {
+        INFO(to_string(kind));
+        FeatureOptions options;
+        options.kind = kind;
+        options.max_keypoints = 100;
+        options.frame_long_side = 400;
+        const LocalFeatures f = extract_local_features(img, options);
+        CHECK(f.size() > 50);
+        CHECK(f.size() <= 100u);
+        CHECK(std::max(f.frame_width, f.frame_height) == 400);
+        CHECK(f.descriptors.size() == f.size() * descriptor_bytes(kind));
+        for (std::size_t i = 0; i < f.size(); ++i) {
+            const cv::Point2f p = f.position(i);
+            REQUIRE(p.x >= 0);
+            REQUIRE(p.y >= 0);
+            REQUIRE(p.x < f.frame_width);
+            REQUIRE(p.y < f.frame_height);
+        }
+        CHECK(extract_local_features(img, options) == f);  // deterministic
+    }
+}
+
+TEST_CASE("features verify a cropped, rotated copy and not a different photo", "[local_features]") {
+    const cv::Mat img = photo("dome.jpg");
+    cv::Mat crop = img(cv::Rect(img.cols / 5, img.rows / 6, img.cols * 3 / 5, img.rows * 2 / 3)).clone();
+    cv::rotate(crop, crop, cv::ROTATE_90_CLOCKWISE);
+    const LocalFeatures original = extract_local_features(img);
+    const LocalFeatures copy = extract_local_features(crop);
+    const LocalFeatures other = extract_local_features(photo("coffee.jpg"));
+    CHECK(verified_inliers(copy, original) >= 25);
+    CHECK(verified_inliers(other, original) < 15);
+}
+
+TEST_CASE("feature extraction refuses invalid arguments", "[local_features][bad_input]") {
+    const cv::Mat img(100, 100, CV_8UC3, cv::Scalar::all(0));
+    FeatureOptions bad;
+    bad.max_keypoints = 0;
+    CHECK_THROWS_AS(extract_local_features(img, bad), std::invalid_argument);
+    CHECK_THROWS_AS(extract_local_features(cv::Mat(), {}), std::invalid_argument);
+    CHECK(extract_local_features(img).size() == 0u);  // a flat image has no keypoints, and that is no error
+}

@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "neardup/engine/signature.hpp"
+#include "support/image_bytes.hpp"
+#include "support/sample_photos.hpp"
+
+using namespace neardup;
+
+TEST_CASE("a signature holds every fingerprint of one photo", "[signature]") {
+    const auto bytes = test::read_bytes(test::sample_photo("sample2_1920.jpg"));
+    SignatureOptions options;
+    options.dihedral = true;
+    const SignatureExtractor extractor(options);
+    const Signature s = extractor.compute(bytes).value();
+    CHECK(s.width == 1920u);
+    CHECK(s.height == 1278u);
+    CHECK(s.pdq.quality == 100);
+    REQUIRE(s.pdq_dihedral.size() == 8u);
+    CHECK(s.pdq_dihedral[0] == s.pdq.hash);
+    CHECK(s.features.size() > 100u);
+    CHECK(s.features.size() <= 256u);
+    CHECK(std::max(s.features.frame_width, s.features.frame_height) == 512);
+    const Signature plain = SignatureExtractor().compute(bytes).value();
+    CHECK(plain.pdq_dihedral.empty());
+    CHECK(plain.pdq == s.pdq);
+}
+
+TEST_CASE("decode errors come back as typed errors", "[signature][bad_input]") {
+    const SignatureExtractor extractor;
+    const std::vector<std::uint8_t> junk = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};
+    const auto r = extractor.compute(junk);
+    CHECK(r.error().code == ErrorCode::unsupported_format);
+    CHECK_THROWS_AS(r.value(), ResultError);
+}
+
+TEST_CASE("compute_many in parallel equals one-by-one, errors stay in their slot", "[signature][concurrency]") {
+    std::vector<std::vector<std::uint8_t>> files;
+    for (const auto& p : test::sample_photos()) files.push_back(test::read_bytes(p));
+    files.resize(std::min<std::size_t>(files.size(), 10));
+    files.insert(files.begin() + 3, std::vector<std::uint8_t>{});  // a bad input among good ones
+    std::vector<std::span<const std::uint8_t>> inputs(files.begin(), files.end());
+    const SignatureExtractor extractor;
+    const auto parallel = extractor.compute_many(inputs);
+    REQUIRE(parallel.size() == files.size());
+    CHECK(parallel[3].error().code == ErrorCode::empty_input);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        if (i == 3) continue;
+        INFO(i);
+        CHECK(parallel[i].value() == extractor.compute(files[i]).value());
+    }
+}
+
+TEST_CASE("one extractor is safe to use from many threads", "[signature][concurrency]") {
+    const auto bytes = test::read_bytes(test::sample_photo("coffee.jpg"));
+    const SignatureExtractor extractor;
+    const Signature expected = extractor.compute(bytes).value();
+    std::vector<std::thread> threads;
+    std::atomic<int> mismatches{0};
+    for (int t = 0; t < 6; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 3; ++i)
+                if (!(extractor.compute(bytes).value() == expected)) ++mismatches;
+        });
+    for (auto& t : threads) t.join();
+    CHECK(mismatches == 0);
+}
