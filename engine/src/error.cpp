@@ -13,6 +13,7 @@ std::string_view to_string(ErrorCode code) noexcept {
         case ErrorCode::corrupt_signature: return "corrupt_signature";
         case ErrorCode::unsupported_version: return "unsupported_version";
         case ErrorCode::io_error: return "io_error";
+        case ErrorCode::conflict: return "conflict";
     }
     return "unknown";
 }

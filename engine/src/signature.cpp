@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <opencv2/core.hpp>
 #include <tbb/parallel_for.h>
 
 #include "neardup/engine/perceptual_hashes.hpp"
@@ -39,6 +40,26 @@ Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_wid
     s.block_mean = block_mean_hash256(hash_image);
     s.features = extract_local_features(hash_image, options_.features);
     return s;
+}
+
+Result<QuerySignature> SignatureExtractor::compute_query(std::span<const std::uint8_t> bytes) const {
+    auto decoded = decode_image(bytes, options_.decode);
+    if (!decoded) return decoded.error();
+    const DecodedImage& d = decoded.value();
+    return compute_query(d.bgr, d.width, d.height);
+}
+
+QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const {
+    SignatureOptions query_options = options_;
+    query_options.dihedral = true;
+    query_options.features.max_keypoints = options_.query_max_keypoints;
+    const SignatureExtractor query_extractor(query_options);
+    QuerySignature q;
+    q.signature = query_extractor.compute(bgr, full_width, full_height);
+    cv::Mat mirrored;
+    cv::flip(downscale_to(bgr, options_.hash_long_side), mirrored, 1);
+    q.mirrored_features = extract_local_features(mirrored, query_options.features);
+    return q;
 }
 
 std::vector<Result<Signature>> SignatureExtractor::compute_many(std::span<const std::span<const std::uint8_t>> inputs) const {

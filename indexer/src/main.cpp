@@ -1,95 +1,15 @@
-// The `neardup` command line: fingerprint images (and, as they land, index and query them).
-#include <cstdio>
-#include <iostream>
+// The `neardup` command line: fingerprint, index, query, delete, compact, stats.
+#include <memory>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <tbb/global_control.h>
 
-#include "neardup/engine/signature_codec.hpp"
-#include "neardup/indexer/fingerprint_job.hpp"
-#include "neardup/indexer/image_files.hpp"
-#include "neardup/indexer/progress.hpp"
+#include "commands.hpp"
+#include "neardup/store/catalog.hpp"
 
-namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 1;
-constexpr int kExitSomeFailed = 2;
-
-std::string hex64(std::uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
-nlohmann::ordered_json signature_json(const neardup::Signature& s, std::size_t serialized_bytes) {
-    nlohmann::ordered_json j = {{"width", s.width},
-                        {"height", s.height},
-                        {"pdq", s.pdq.hash.to_hex()},
-                        {"pdq_quality", s.pdq.quality},
-                        {"phash", hex64(s.phash.bits)},
-                        {"average_hash", hex64(s.average_hash.bits)},
-                        {"block_mean", s.block_mean.to_hex()},
-                        {"features", std::string(neardup::to_string(s.features.kind))},
-                        {"keypoints", s.features.size()},
-                        {"signature_bytes", serialized_bytes}};
-    if (!s.pdq_dihedral.empty()) {
-        auto& d = j["pdq_dihedral"] = nlohmann::ordered_json::array();
-        for (const auto& h : s.pdq_dihedral) d.push_back(h.to_hex());
-    }
-    return j;
-}
-
-struct FingerprintArgs {
-    std::vector<std::string> paths;
-    bool dihedral = false;
-    std::string features = "orb";
-    int max_keypoints = 256;
-    std::uint64_t max_pixels = neardup::DecodeOptions{}.max_pixels;
-};
-
-int run_fingerprint(const FingerprintArgs& args) {
-    const auto list = neardup::indexer::collect_image_files(args.paths);
-    for (const auto& m : list.missing) spdlog::error("no such file or directory: {}", m);
-    if (list.files.empty()) {
-        spdlog::error("no image files found in the given paths");
-        return kExitUsage;
-    }
-    neardup::SignatureOptions options;
-    options.dihedral = args.dihedral;
-    options.decode.max_pixels = args.max_pixels;
-    options.features.max_keypoints = args.max_keypoints;
-    options.features.kind = args.features == "akaze" ? neardup::FeatureKind::akaze
-                          : args.features == "sift"  ? neardup::FeatureKind::sift
-                                                     : neardup::FeatureKind::orb;
-    const neardup::SignatureExtractor extractor(options);
-
-    neardup::indexer::Progress progress(list.files.size());
-    std::size_t done = 0, failed = 0;
-    neardup::indexer::run_fingerprint_job(list.files, extractor, {}, [&](neardup::indexer::FingerprintOutcome& o) {
-        nlohmann::ordered_json line = {{"path", o.path.string()}};
-        if (o.signature.ok()) {
-            line.update(signature_json(o.signature.value(), neardup::serialize(o.signature.value()).size()));
-        } else {
-            ++failed;
-            line["error"] = {{"code", std::string(neardup::to_string(o.signature.error().code))},
-                             {"message", o.signature.error().message}};
-        }
-        progress.finish();
-        std::cout << line.dump() << '\n';
-        progress.advance(++done);
-    });
-    progress.finish();
-    std::cout.flush();
-    spdlog::info("fingerprinted {} of {} files in {:.2f} s ({:.1f} files/s), {} failed", done - failed, done,
-                 progress.seconds(), done / std::max(progress.seconds(), 1e-9), failed);
-    return failed + list.missing.size() > 0 ? kExitSomeFailed : kExitOk;
-}
-
-}  // namespace
+using namespace neardup::cli;
 
 int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_st("neardup"));
@@ -112,6 +32,37 @@ int main(int argc, char** argv) {
     fingerprint->add_option("--max-pixels", fp.max_pixels, "refuse images with more pixels than this")
         ->check(CLI::PositiveNumber)->capture_default_str();
 
+    IndexArgs ix;
+    auto* index = app.add_subcommand("index", "add images to an index (resumable: re-run the same command after a crash)");
+    index->add_option("--db", ix.db, "index directory (created if missing)")->required();
+    index->add_option("paths", ix.paths, "image files or directories (searched recursively); key = file name without extension");
+    index->add_option("--manifest", ix.manifest, "CSV with columns key,path and optional label columns");
+    index->add_option("--label", ix.labels, "name=value label for every image (repeatable)");
+    index->add_flag("--replace", ix.replace, "replace the image of a key that already holds a different one");
+    index->add_option("--errors", ix.errors_file, "also write failed inputs here as JSON lines");
+
+    QueryArgs q;
+    auto* query = app.add_subcommand("query", "find the indexed references that query images are copies of");
+    query->add_option("--db", q.db, "index directory")->required();
+    query->add_option("paths", q.paths, "query image files or directories")->required();
+    query->add_option("--top", q.top, "references listed per query (0 = every verified candidate)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    query->add_option("--threshold", q.threshold, "match decision threshold on the score, overriding the default")
+        ->check(CLI::Range(0.0, 1.0));
+    query->add_flag("--json", q.json, "one JSON object per line and per query");
+    query->add_option("--draw", q.draw_dir, "write a side-by-side review picture of each query and its best match here");
+    query->add_option("--label", q.labels, "only references carrying this name=value label (repeatable)");
+
+    std::string db;
+    std::vector<std::string> keys;
+    auto* del = app.add_subcommand("delete", "remove keys from search at once (space is reclaimed by compact)");
+    del->add_option("--db", db, "index directory")->required();
+    del->add_option("keys", keys, "keys to delete")->required();
+    auto* compact = app.add_subcommand("compact", "reclaim the space of deleted images and rebuild the indexes");
+    compact->add_option("--db", db, "index directory")->required();
+    auto* stats = app.add_subcommand("stats", "print the index's counts as JSON");
+    stats->add_option("--db", db, "index directory")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -122,6 +73,14 @@ int main(int argc, char** argv) {
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
     try {
         if (*fingerprint) return run_fingerprint(fp);
+        if (*index) return run_index(ix);
+        if (*query) return run_query(q);
+        if (*del) return run_delete(db, keys);
+        if (*compact) return run_compact(db);
+        if (*stats) return run_stats(db);
+    } catch (const neardup::store::StoreError& e) {
+        spdlog::critical("{}", e.what());
+        return kExitUsage;
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return kExitUsage;

@@ -20,6 +20,7 @@ enum class ErrorCode {
     corrupt_signature,   // serialized signature is malformed
     unsupported_version, // serialized signature from an unknown format version
     io_error,            // input could not be read (missing file, permission, short read)
+    conflict,            // a key already names a different image
 };
 
 // Stable snake_case name of a code, used in logs, JSON and HTTP error bodies.

@@ -30,6 +30,13 @@ struct Signature {
     friend bool operator==(const Signature&, const Signature&) = default;
 };
 
+// A query's fingerprints: the signature with its eight PDQ variants, plus local features of the mirrored
+// image (binary descriptors are not mirror-invariant, so a mirrored copy is found through these).
+struct QuerySignature {
+    Signature signature;
+    LocalFeatures mirrored_features;
+};
+
 struct SignatureOptions {
     DecodeOptions decode;
     FeatureOptions features;
@@ -37,6 +44,8 @@ struct SignatureOptions {
     // Hashes are computed on an image whose longer side is at most this (and decoding may use the JPEG
     // DCT-domain reduction down to it). The PDQ reference itself hashes large images at 512 px.
     int hash_long_side = 512;
+    // Keypoints kept for a query (references keep features.max_keypoints).
+    int query_max_keypoints = 512;
 };
 
 // Computes signatures. Immutable after construction: every method is const and safe to call from many threads.
@@ -50,6 +59,11 @@ public:
     Result<Signature> compute(std::span<const std::uint8_t> bytes) const;
     // Fingerprints of an already decoded 8-bit BGR image; full_width/height describe the original size.
     Signature compute(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const;
+
+    // A query's fingerprints: the signature with the eight PDQ variants, up to query_max_keypoints
+    // keypoints (a copy may fill only part of a collage or screenshot), and mirrored-image features.
+    Result<QuerySignature> compute_query(std::span<const std::uint8_t> bytes) const;
+    QuerySignature compute_query(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const;
 
     // Many images in parallel (oneTBB); result i belongs to input i.
     std::vector<Result<Signature>> compute_many(std::span<const std::span<const std::uint8_t>> inputs) const;

@@ -1,0 +1,60 @@
+// Compares a query with one candidate reference: hash distances, geometric verification, a calibrated score.
+#pragma once
+
+#include <array>
+
+#include <opencv2/core/types.hpp>
+
+#include "neardup/engine/signature.hpp"
+
+namespace neardup {
+
+// Keypoint correspondences that one plane-to-plane transform explains.
+struct GeometricMatch {
+    int inliers = 0;              // correspondences consistent with the homography
+    int correspondences = 0;      // ratio-test survivors fed to RANSAC
+    bool mirrored = false;        // found through the mirrored query
+    cv::Rect2f reference_region;  // inliers' bounding box in the reference, full-size pixels
+};
+
+struct VerifyOptions {
+    // Lowe's ratio between the best and second-best descriptor distance; 0.8 from the SIFT paper,
+    // which holds for ORB's Hamming distances too on our measurements.
+    float ratio = 0.8f;
+    // RANSAC reprojection tolerance in pixels of the 512 px feature frame.
+    double ransac_pixels = 6.0;
+    // A transform that shrinks or enlarges area beyond this factor is not an edit a listing makes.
+    double max_area_scale = 64.0;
+};
+
+// Ratio-tested one-to-one matches, then a RANSAC homography with sanity checks. Returns zero inliers
+// when no plausible transform exists. `reference_size` is the reference's full-size width and height.
+GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& reference, cv::Size reference_size,
+                               const VerifyOptions& options = {});
+
+// Everything one (query, reference) comparison found.
+struct MatchEvidence {
+    int pdq_distance = 256;      // smallest Hamming distance over the query's eight PDQ variants
+    int pdq_quality = 0;         // the lower of the two PDQ quality scores
+    GeometricMatch geometry;     // the better of the direct and mirrored verification
+    double score = 0;            // in [0, 1], comparable across queries
+};
+
+// Maps evidence to a score that reads like the probability of a true copy. Each part is a logistic curve
+// whose centre and width were fitted on the offline benchmark (see docs/ARCHITECTURE.md); the parts are
+// combined as a noisy-OR, so either strong evidence alone is enough.
+struct ScoreModel {
+    double pdq_center = 52;     // PDQ distance at which the hash evidence alone gives 0.5
+    double pdq_width = 5;
+    int pdq_min_quality = 50;   // below this a PDQ match is ignored (flat images collide)
+    double inlier_center = 14;  // inliers at which geometric evidence alone gives 0.5
+    double inlier_width = 2.5;
+};
+
+double match_score(const MatchEvidence& evidence, const ScoreModel& model = {});
+
+// PDQ distance, direct and mirrored geometric verification, and the score.
+MatchEvidence compare(const QuerySignature& query, const Signature& reference, const ScoreModel& model = {},
+                      const VerifyOptions& options = {});
+
+}  // namespace neardup

@@ -1,0 +1,108 @@
+#include "neardup/engine/verify.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <opencv2/calib3d.hpp>
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace neardup {
+namespace {
+
+double logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// Area scale of the homography around a point: the determinant of its local Jacobian.
+double local_area_scale(const cv::Mat& h, cv::Point2f p) {
+    const double x = p.x, y = p.y;
+    const double w = h.at<double>(2, 0) * x + h.at<double>(2, 1) * y + h.at<double>(2, 2);
+    if (std::abs(w) < 1e-9) return 0;
+    const double a = h.at<double>(0, 0), b = h.at<double>(0, 1), c = h.at<double>(1, 0), d = h.at<double>(1, 1);
+    const double g = h.at<double>(2, 0), hh = h.at<double>(2, 1);
+    const double u = (a * x + b * y + h.at<double>(0, 2)) / w, v = (c * x + d * y + h.at<double>(1, 2)) / w;
+    // Jacobian of (u, v) with respect to (x, y).
+    const double j00 = (a - u * g) / w, j01 = (b - u * hh) / w, j10 = (c - v * g) / w, j11 = (d - v * hh) / w;
+    return j00 * j11 - j01 * j10;
+}
+
+}  // namespace
+
+GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& reference, cv::Size reference_size,
+                               const VerifyOptions& options) {
+    GeometricMatch out;
+    if (query.size() < 4 || reference.size() < 4 || query.kind != reference.kind) return out;
+    const bool binary = query.kind != FeatureKind::sift;
+    cv::Mat qd = query.descriptor_view(), rd = reference.descriptor_view();
+    if (!binary) {
+        qd.convertTo(qd, CV_32F);
+        rd.convertTo(rd, CV_32F);
+    }
+    std::vector<std::vector<cv::DMatch>> knn;
+    cv::BFMatcher(binary ? cv::NORM_HAMMING : cv::NORM_L2).knnMatch(qd, rd, knn, 2);
+    // Ratio test, then keep one match per reference keypoint (the closest) so that repeated texture
+    // cannot pile many query points onto one reference point.
+    std::vector<cv::DMatch> best_for_reference(reference.size(), cv::DMatch(-1, -1, 1e9f));
+    for (const auto& m : knn) {
+        if (m.empty()) continue;
+        if (m.size() == 2 && m[0].distance >= options.ratio * m[1].distance) continue;
+        auto& slot = best_for_reference[m[0].trainIdx];
+        if (m[0].distance < slot.distance) slot = m[0];
+    }
+    std::vector<cv::Point2f> qp, rp;
+    for (const auto& m : best_for_reference) {
+        if (m.queryIdx < 0) continue;
+        qp.push_back(query.position(m.queryIdx));
+        rp.push_back(reference.position(m.trainIdx));
+    }
+    out.correspondences = static_cast<int>(qp.size());
+    if (qp.size() < 5) return out;
+    std::vector<unsigned char> mask;
+    const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, 2000, 0.995);
+    if (h.empty()) return out;
+    const cv::Point2f centre(query.frame_width / 2.0f, query.frame_height / 2.0f);
+    const double scale = local_area_scale(h, centre);
+    if (!(scale > 1.0 / options.max_area_scale && scale < options.max_area_scale)) return out;  // also rejects mirror-flips (det < 0)
+    std::vector<cv::Point2f> inlier_points;
+    for (std::size_t i = 0; i < mask.size(); ++i)
+        if (mask[i]) inlier_points.push_back(rp[i]);
+    // Inliers bunched in a tiny patch are a repeated logo or texture, not a copy of the photo.
+    const cv::Rect2f box = cv::boundingRect(inlier_points);
+    const float frame_area = static_cast<float>(reference.frame_width) * reference.frame_height;
+    if (box.area() < 0.002f * frame_area) return out;
+    out.inliers = static_cast<int>(inlier_points.size());
+    const float sx = static_cast<float>(reference_size.width) / std::max<int>(1, reference.frame_width);
+    const float sy = static_cast<float>(reference_size.height) / std::max<int>(1, reference.frame_height);
+    out.reference_region = cv::Rect2f(box.x * sx, box.y * sy, box.width * sx, box.height * sy);
+    return out;
+}
+
+double match_score(const MatchEvidence& e, const ScoreModel& model) {
+    const double p_hash = e.pdq_quality >= model.pdq_min_quality
+                              ? logistic((model.pdq_center - e.pdq_distance) / model.pdq_width)
+                              : 0.0;
+    const double p_geometry = e.geometry.inliers > 0 ? logistic((e.geometry.inliers - model.inlier_center) / model.inlier_width) : 0.0;
+    return 1.0 - (1.0 - p_hash) * (1.0 - p_geometry);
+}
+
+MatchEvidence compare(const QuerySignature& query, const Signature& reference, const ScoreModel& model,
+                      const VerifyOptions& options) {
+    MatchEvidence e;
+    const Signature& q = query.signature;
+    if (q.pdq_dihedral.empty()) {
+        e.pdq_distance = hamming_distance(q.pdq.hash, reference.pdq.hash);
+    } else {
+        for (const auto& h : q.pdq_dihedral) e.pdq_distance = std::min(e.pdq_distance, hamming_distance(h, reference.pdq.hash));
+    }
+    e.pdq_quality = std::min(q.pdq.quality, reference.pdq.quality);
+    const cv::Size ref_size(static_cast<int>(reference.width), static_cast<int>(reference.height));
+    e.geometry = verify_geometry(q.features, reference.features, ref_size, options);
+    if (!query.mirrored_features.keypoints.empty()) {
+        GeometricMatch mirrored = verify_geometry(query.mirrored_features, reference.features, ref_size, options);
+        mirrored.mirrored = true;
+        if (mirrored.inliers > e.geometry.inliers) e.geometry = mirrored;
+    }
+    e.score = match_score(e, model);
+    return e;
+}
+
+}  // namespace neardup

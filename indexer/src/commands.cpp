@@ -1,0 +1,273 @@
+#include "commands.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+#include <tbb/parallel_pipeline.h>
+
+#include "neardup/engine/signature_codec.hpp"
+#include "neardup/indexer/fingerprint_job.hpp"
+#include "neardup/indexer/image_files.hpp"
+#include "neardup/indexer/index_job.hpp"
+#include "neardup/indexer/progress.hpp"
+#include "neardup/indexer/review_image.hpp"
+
+namespace neardup::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string hex64(std::uint64_t v) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// name=value pairs from the command line; throws with the offending argument.
+store::Labels parse_labels(const std::vector<std::string>& pairs) {
+    store::Labels out;
+    for (const auto& p : pairs) {
+        const auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0) throw std::invalid_argument("label '" + p + "' is not name=value");
+        out[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    return out;
+}
+
+json error_json(const Error& e) { return {{"code", std::string(to_string(e.code))}, {"message", e.message}}; }
+
+json hit_json(const store::SearchHit& h) {
+    return {{"key", h.key},
+            {"score", std::round(h.score * 1e6) / 1e6},
+            {"match", h.match},
+            {"labels", h.labels},
+            {"inliers", h.inliers},
+            {"pdq_distance", h.pdq_distance},
+            {"mirrored", h.mirrored},
+            {"region", {{"x", std::lround(h.region.x)}, {"y", std::lround(h.region.y)},
+                        {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}}};
+}
+
+// Writes DIR/<query>__<key>.jpg; the reference is read from the path it was indexed from, if still there.
+void draw_review(const std::filesystem::path& dir, const std::filesystem::path& query_path,
+                 const std::vector<std::uint8_t>& query_bytes, const store::SearchHit& hit, const store::Store& store) {
+    const auto entry = store.get(hit.key);
+    if (!entry || entry->source.empty()) return;
+    auto ref_bytes = indexer::read_file(entry->source, 64ull << 20);
+    if (!ref_bytes) {
+        spdlog::warn("cannot draw {}: reference {} is no longer readable", query_path.string(), entry->source);
+        return;
+    }
+    auto q = decode_image(query_bytes), r = decode_image(ref_bytes.value());
+    if (!q || !r) return;
+    store::SearchHit scaled = hit;  // region is in full-size pixels; the decode is full size here
+    const auto out = dir / (query_path.stem().string() + "__" + hit.key + ".jpg");
+    cv::imwrite(out.string(), indexer::review_image(q.value().bgr, r.value().bgr, scaled));
+}
+
+}  // namespace
+
+int run_fingerprint(const FingerprintArgs& args) {
+    const auto list = indexer::collect_image_files(args.paths);
+    for (const auto& m : list.missing) spdlog::error("no such file or directory: {}", m);
+    if (list.files.empty()) {
+        spdlog::error("no image files found in the given paths");
+        return kExitUsage;
+    }
+    SignatureOptions options;
+    options.dihedral = args.dihedral;
+    options.decode.max_pixels = args.max_pixels;
+    options.features.max_keypoints = args.max_keypoints;
+    options.features.kind = args.features == "akaze" ? FeatureKind::akaze
+                          : args.features == "sift"  ? FeatureKind::sift
+                                                     : FeatureKind::orb;
+    const SignatureExtractor extractor(options);
+    indexer::Progress progress(list.files.size());
+    std::size_t done = 0, failed = 0;
+    indexer::run_fingerprint_job(list.files, extractor, {}, [&](indexer::FingerprintOutcome& o) {
+        json line = {{"path", o.path.string()}};
+        if (o.signature.ok()) {
+            const Signature& s = o.signature.value();
+            line.update(json{{"width", s.width}, {"height", s.height}, {"pdq", s.pdq.hash.to_hex()},
+                             {"pdq_quality", s.pdq.quality}, {"phash", hex64(s.phash.bits)},
+                             {"average_hash", hex64(s.average_hash.bits)}, {"block_mean", s.block_mean.to_hex()},
+                             {"features", std::string(to_string(s.features.kind))}, {"keypoints", s.features.size()},
+                             {"signature_bytes", serialize(s).size()}});
+            if (!s.pdq_dihedral.empty()) {
+                auto& d = line["pdq_dihedral"] = json::array();
+                for (const auto& h : s.pdq_dihedral) d.push_back(h.to_hex());
+            }
+        } else {
+            ++failed;
+            line["error"] = error_json(o.signature.error());
+        }
+        progress.finish();
+        std::cout << line.dump() << '\n';
+        progress.advance(++done);
+    });
+    progress.finish();
+    std::cout.flush();
+    spdlog::info("fingerprinted {} of {} files in {:.2f} s ({:.1f} files/s), {} failed", done - failed, done,
+                 progress.seconds(), done / std::max(progress.seconds(), 1e-9), failed);
+    return failed + list.missing.size() > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_index(const IndexArgs& args) {
+    if (args.manifest.empty() == args.paths.empty()) {
+        spdlog::error("give image paths or --manifest FILE.csv (one of the two)");
+        return kExitUsage;
+    }
+    std::vector<indexer::IndexInput> inputs;
+    std::vector<std::string> missing;
+    try {
+        const store::Labels labels = parse_labels(args.labels);
+        if (!args.manifest.empty()) {
+            inputs = indexer::read_manifest(args.manifest);
+            for (auto& in : inputs)
+                for (const auto& [k, v] : labels) in.labels.emplace(k, v);
+        } else {
+            const auto list = indexer::collect_image_files(args.paths);
+            missing = list.missing;
+            inputs = indexer::inputs_from_files(list.files, labels);
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
+    }
+    for (const auto& m : missing) spdlog::error("no such file or directory: {}", m);
+    std::ofstream errors;
+    if (!args.errors_file.empty()) {
+        errors.open(args.errors_file, std::ios::trunc);
+        if (!errors) {
+            spdlog::error("cannot write --errors file {}", args.errors_file);
+            return kExitUsage;
+        }
+    }
+    store::Store store(args.db);
+    indexer::Progress progress(inputs.size());
+    std::size_t done = 0;
+    indexer::IndexJobOptions options;
+    options.replace = args.replace;
+    const auto summary = indexer::run_index_job(store, inputs, options, [&](const indexer::IndexEvent& e) {
+        if (e.outcome == indexer::IndexOutcome::failed) {
+            progress.finish();
+            spdlog::error("{}: {}", e.input->path.string(), e.error.message);
+            if (errors.is_open())
+                errors << json{{"key", e.input->key}, {"path", e.input->path.string()}, {"error", error_json(e.error)}}.dump() << '\n';
+        }
+        progress.advance(++done);
+    });
+    progress.finish();
+    const auto stats = store.stats();
+    spdlog::info("{} indexed, {} replaced, {} unchanged, {} failed in {:.1f} s ({:.1f} files/s); the index holds {} images",
+                 summary.added, summary.replaced, summary.unchanged, summary.failed, progress.seconds(),
+                 inputs.size() / std::max(progress.seconds(), 1e-9), stats.active);
+    return summary.failed + missing.size() > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_query(const QueryArgs& args) {
+    if (!std::filesystem::exists(std::filesystem::path(args.db) / "catalog.sqlite")) {
+        spdlog::error("no index at {} (create one with `neardup index --db {} PATH...`)", args.db, args.db);
+        return kExitUsage;
+    }
+    store::SearchOptions options;
+    options.top = args.top;
+    options.threshold = args.threshold;
+    try {
+        options.required_labels = parse_labels(args.labels);
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
+    }
+    if (!args.draw_dir.empty()) std::filesystem::create_directories(args.draw_dir);
+    const store::Store store(args.db);
+    const auto list = indexer::collect_image_files(args.paths);
+    std::size_t failed = list.missing.size();
+    for (const auto& m : list.missing) {
+        if (args.json) std::cout << json{{"query", std::filesystem::path(m).stem().string()}, {"path", m},
+                                         {"error", error_json(make_error(ErrorCode::io_error, "no such file or directory: " + m))}}.dump() << '\n';
+        else spdlog::error("no such file or directory: {}", m);
+    }
+    struct Item {
+        std::filesystem::path path;
+        Result<std::vector<store::SearchHit>> hits = Error{ErrorCode::io_error, ""};
+    };
+    std::size_t next = 0;
+    tbb::parallel_pipeline(
+        8,
+        tbb::make_filter<void, std::shared_ptr<Item>>(tbb::filter_mode::serial_in_order,
+            [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
+                if (next >= list.files.size()) { fc.stop(); return nullptr; }
+                auto item = std::make_shared<Item>();
+                item->path = list.files[next++];
+                return item;
+            }) &
+        tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(tbb::filter_mode::parallel,
+            [&](std::shared_ptr<Item> item) {
+                auto bytes = indexer::read_file(item->path, 64ull << 20);
+                if (!bytes) { item->hits = bytes.error(); return item; }
+                item->hits = store.search(bytes.value(), options);
+                if (item->hits.ok() && !args.draw_dir.empty() && !item->hits.value().empty())
+                    draw_review(args.draw_dir, item->path, bytes.value(), item->hits.value().front(), store);
+                return item;
+            }) &
+        tbb::make_filter<std::shared_ptr<Item>, void>(tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> item) {
+            const std::string query = item->path.stem().string();
+            if (!item->hits.ok()) {
+                ++failed;
+                if (args.json) std::cout << json{{"query", query}, {"path", item->path.string()}, {"error", error_json(item->hits.error())}}.dump() << '\n';
+                else std::cout << item->path.string() << ": error: " << item->hits.error().message << "\n\n";
+                return;
+            }
+            const auto& hits = item->hits.value();
+            if (args.json) {
+                json matches = json::array();
+                for (const auto& h : hits) matches.push_back(hit_json(h));
+                std::cout << json{{"query", query}, {"path", item->path.string()}, {"matches", matches}}.dump() << '\n';
+            } else {
+                std::cout << item->path.string() << (hits.empty() ? "  (no candidates)" : "") << '\n';
+                for (const auto& h : hits)
+                    std::cout << cv::format("  %-5s %.4f  %-32s inliers %3d  pdq %3d%s\n", h.match ? "MATCH" : "-", h.score,
+                                            h.key.c_str(), h.inliers, h.pdq_distance, h.mirrored ? "  mirrored" : "");
+                std::cout << '\n';
+            }
+        }));
+    std::cout.flush();
+    return failed > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_delete(const std::string& db, const std::vector<std::string>& keys) {
+    store::Store store(db);
+    std::size_t missing = 0;
+    for (const auto& k : keys) {
+        if (store.remove(k)) spdlog::info("deleted {}", k);
+        else {
+            spdlog::error("no image with key '{}'", k);
+            ++missing;
+        }
+    }
+    store.save_snapshot();
+    return missing > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_compact(const std::string& db) {
+    store::Store store(db);
+    const auto removed = store.compact();
+    spdlog::info("compacted {}: {} deleted rows reclaimed, {} images remain", db, removed, store.stats().active);
+    return kExitOk;
+}
+
+int run_stats(const std::string& db) {
+    const store::Store store(db);
+    const auto s = store.stats();
+    std::cout << json{{"active", s.active}, {"inactive", s.inactive}, {"pdq_entries", s.pdq_entries},
+                      {"descriptor_entries", s.descriptor_entries}, {"generation", s.generation},
+                      {"loaded_from_snapshot", s.loaded_from_snapshot}, {"caught_up_on_open", s.caught_up}}.dump(2) << '\n';
+    return kExitOk;
+}
+
+}  // namespace neardup::cli

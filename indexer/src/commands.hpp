@@ -1,0 +1,49 @@
+// The subcommands of the `neardup` executable; each returns the process exit status.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace neardup::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 1;
+inline constexpr int kExitSomeFailed = 2;
+
+struct FingerprintArgs {
+    std::vector<std::string> paths;
+    bool dihedral = false;
+    std::string features = "orb";
+    int max_keypoints = 256;
+    std::uint64_t max_pixels = 50'000'000;
+};
+
+struct IndexArgs {
+    std::string db;
+    std::vector<std::string> paths;
+    std::vector<std::string> labels;  // name=value
+    std::string manifest;
+    std::string errors_file;
+    bool replace = false;
+};
+
+struct QueryArgs {
+    std::string db;
+    std::vector<std::string> paths;
+    int top = 10;
+    std::optional<double> threshold;
+    bool json = false;
+    std::string draw_dir;
+    std::vector<std::string> labels;  // required labels, name=value
+};
+
+int run_fingerprint(const FingerprintArgs& args);
+int run_index(const IndexArgs& args);
+int run_query(const QueryArgs& args);
+int run_delete(const std::string& db, const std::vector<std::string>& keys);
+int run_compact(const std::string& db);
+int run_stats(const std::string& db);
+
+}  // namespace neardup::cli

@@ -1,0 +1,85 @@
+// The durable catalog of references: one SQLite database (WAL), the source of truth for every index.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace neardup::store {
+
+using Labels = std::map<std::string, std::string>;
+using Sha256 = std::array<std::uint8_t, 32>;
+
+// A store that cannot be opened, read or written (disk, permissions, corruption). Not for bad input.
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct CatalogEntry {
+    std::int64_t id = 0;        // never reused: the FAISS indexes key on it
+    std::string key;
+    Labels labels;
+    Sha256 sha256{};
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    std::int64_t added_at_ms = 0;  // Unix time, milliseconds
+    std::string source;            // where the image was read from (a path), for reviewers; may be empty
+    bool active = true;            // false once deleted or replaced (kept until compaction)
+};
+
+struct NewEntry {
+    std::string key;
+    Labels labels;
+    Sha256 sha256{};
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    std::string source;
+    std::vector<std::uint8_t> signature;  // serialized Signature
+    bool replace = false;                 // deactivate an active entry with the same key first
+};
+
+// Thread-safe: writes go through one connection under a lock, reads through another (WAL lets them overlap).
+class Catalog {
+public:
+    explicit Catalog(const std::filesystem::path& file);
+    ~Catalog();
+    Catalog(const Catalog&) = delete;
+    Catalog& operator=(const Catalog&) = delete;
+
+    std::optional<CatalogEntry> find_active(const std::string& key) const;
+    std::optional<CatalogEntry> find_by_id(std::int64_t id) const;
+    std::vector<std::uint8_t> signature(std::int64_t id) const;  // empty if no such row
+
+    // Inserts all entries in one transaction (durable when this returns); returns their new ids.
+    std::vector<std::int64_t> insert(const std::vector<NewEntry>& entries);
+    // Marks the active entry of `key` deleted; returns its id, or nothing if there was none.
+    std::optional<std::int64_t> deactivate(const std::string& key);
+
+    // Calls fn for every row with id > after_id, in id order (active and inactive, with the flag).
+    void scan(std::int64_t after_id,
+              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const;
+    std::vector<std::int64_t> inactive_ids() const;
+    std::int64_t max_id() const;
+    std::int64_t active_count() const;
+
+    // Compaction: removes inactive rows for good and bumps the generation (snapshots of older generations
+    // are then rebuilt). Returns the number of rows removed.
+    std::int64_t purge_inactive();
+    std::int64_t generation() const;
+
+private:
+    struct Connection;
+    std::unique_ptr<Connection> writer_;
+    std::unique_ptr<Connection> reader_;
+};
+
+}  // namespace neardup::store

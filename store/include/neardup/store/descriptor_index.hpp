@@ -1,0 +1,63 @@
+// Local-feature descriptors of every reference in one FAISS binary index; candidates come from votes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "neardup/engine/local_features.hpp"
+
+namespace faiss {
+struct IndexBinary;
+}
+
+namespace neardup::store {
+
+struct DescriptorIndexOptions {
+    // Descriptors indexed per reference, strongest first: the memory bound (each costs 32 B + an 8 B id
+    // in the index). Verification still uses every keypoint the catalog holds.
+    int per_reference = 128;
+    // Neighbours looked up per query descriptor, and the largest Hamming distance that votes (of 256 bits;
+    // ORB distances between unrelated descriptors centre near 128, copies mostly fall under 50).
+    int neighbours = 5;
+    int max_distance = 56;
+    // Above this many descriptors the index is an inverted file (IndexBinaryIVF) trained on a sample,
+    // probing `nprobe` lists; below it, exact search.
+    std::size_t ivf_threshold = 2'000'000;
+    int nprobe = 16;
+};
+
+struct Vote {
+    std::int64_t id;
+    int votes;  // distinct query descriptors whose neighbours include this reference
+};
+
+class DescriptorIndex {
+public:
+    explicit DescriptorIndex(DescriptorIndexOptions options = {});
+    ~DescriptorIndex();
+    DescriptorIndex(DescriptorIndex&&) noexcept;
+    DescriptorIndex& operator=(DescriptorIndex&&) noexcept;
+
+    // Only binary 32-byte descriptors (ORB) are indexed; other kinds are ignored (PDQ candidates only).
+    void add(std::int64_t id, const LocalFeatures& features);
+    std::size_t size() const;  // descriptors
+    // Votes per reference from the query's descriptors, best first, at most `limit`.
+    std::vector<Vote> vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const;
+
+    // Rebuilds as an inverted file when the size crossed ivf_threshold (call after bulk adds).
+    void optimise();
+
+    void save(const std::filesystem::path& file) const;
+    static DescriptorIndex load(const std::filesystem::path& file, DescriptorIndexOptions options = {});
+
+    // Ids are (reference id << 8) | keypoint index, so a neighbour names its reference without a table.
+    static constexpr int kKeypointBits = 8;
+
+private:
+    DescriptorIndexOptions options_;
+    std::unique_ptr<faiss::IndexBinary> index_;
+};
+
+}  // namespace neardup::store

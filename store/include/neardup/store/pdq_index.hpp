@@ -1,0 +1,43 @@
+// Nearest PDQ hashes among the references (FAISS binary index), queried with all eight dihedral variants.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "neardup/engine/hash256.hpp"
+
+namespace faiss {
+struct IndexBinary;
+}
+
+namespace neardup::store {
+
+struct HashNeighbour {
+    std::int64_t id;
+    int distance;
+};
+
+// Not thread-safe for writes; const search is safe from many threads while no write runs.
+class PdqIndex {
+public:
+    PdqIndex();
+    ~PdqIndex();
+    PdqIndex(PdqIndex&&) noexcept;
+    PdqIndex& operator=(PdqIndex&&) noexcept;
+
+    void add(std::int64_t id, const Hash256& hash);
+    std::size_t size() const;
+    // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
+    std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k) const;
+
+    void save(const std::filesystem::path& file) const;
+    static PdqIndex load(const std::filesystem::path& file);
+
+private:
+    std::unique_ptr<faiss::IndexBinary> index_;
+};
+
+}  // namespace neardup::store

@@ -1,0 +1,248 @@
+#include "neardup/store/catalog.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+namespace neardup::store {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', '1'), ('generation', '1');
+CREATE TABLE IF NOT EXISTS images(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL,
+  sha256 BLOB NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  added_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'deleted')),
+  labels TEXT NOT NULL DEFAULT '{}',
+  source TEXT NOT NULL DEFAULT '',
+  signature BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS images_active_key ON images(key) WHERE status = 'active';
+)sql";
+
+class Statement {
+public:
+    Statement(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+            throw StoreError(std::string("catalog: cannot prepare statement: ") + sqlite3_errmsg(db));
+    }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+    void bind(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+    void bind_blob(int i, const void* p, std::size_t n) { sqlite3_bind_blob(stmt_, i, p, static_cast<int>(n), SQLITE_TRANSIENT); }
+    bool step() {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        throw StoreError(std::string("catalog: ") + sqlite3_errmsg(db_));
+    }
+    std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+    std::string text(int col) const {
+        const auto* p = sqlite3_column_text(stmt_, col);
+        return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
+    }
+    std::span<const std::uint8_t> blob(int col) const {
+        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+        return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))};
+    }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr const char* kEntryColumns = "id, key, sha256, width, height, added_at, status, labels, source";
+
+CatalogEntry read_entry(const Statement& s) {
+    CatalogEntry e;
+    e.id = s.int64(0);
+    e.key = s.text(1);
+    const auto sha = s.blob(2);
+    if (sha.size() == e.sha256.size()) std::memcpy(e.sha256.data(), sha.data(), sha.size());
+    e.width = static_cast<std::uint32_t>(s.int64(3));
+    e.height = static_cast<std::uint32_t>(s.int64(4));
+    e.added_at_ms = s.int64(5);
+    e.active = s.text(6) == "active";
+    for (const auto& [name, value] : nlohmann::json::parse(s.text(7)).items()) e.labels[name] = value.get<std::string>();
+    e.source = s.text(8);
+    return e;
+}
+
+}  // namespace
+
+struct Catalog::Connection {
+    sqlite3* db = nullptr;
+    mutable std::mutex mutex;
+
+    Connection(const std::filesystem::path& file, bool create) {
+        const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+        if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+            const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+            sqlite3_close(db);
+            throw StoreError("cannot open catalog " + file.string() + ": " + message);
+        }
+        sqlite3_busy_timeout(db, 10000);
+        exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    }
+    ~Connection() { sqlite3_close(db); }
+    void exec(const char* sql) const {
+        char* error = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+            const std::string message = error ? error : "unknown error";
+            sqlite3_free(error);
+            throw StoreError("catalog: " + message);
+        }
+    }
+};
+
+Catalog::Catalog(const std::filesystem::path& file) {
+    writer_ = std::make_unique<Connection>(file, true);
+    writer_->exec(kSchema);
+    Statement version(writer_->db, "SELECT value FROM meta WHERE name = 'schema_version'");
+    if (!version.step() || version.text(0) != "1")
+        throw StoreError("catalog " + file.string() + " has an unsupported schema version (this build reads version 1)");
+    reader_ = std::make_unique<Connection>(file, false);
+}
+
+Catalog::~Catalog() = default;
+
+std::optional<CatalogEntry> Catalog::find_active(const std::string& key) const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE key = ? AND status = 'active'").c_str());
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return read_entry(s);
+}
+
+std::optional<CatalogEntry> Catalog::find_by_id(std::int64_t id) const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE id = ?").c_str());
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_entry(s);
+}
+
+std::vector<std::uint8_t> Catalog::signature(std::int64_t id) const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT signature FROM images WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) return {};
+    const auto b = s.blob(0);
+    return {b.begin(), b.end()};
+}
+
+std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) {
+    std::lock_guard lock(writer_->mutex);
+    std::vector<std::int64_t> ids;
+    writer_->exec("BEGIN IMMEDIATE");
+    try {
+        for (const auto& e : entries) {
+            if (e.replace) {
+                Statement d(writer_->db, "UPDATE images SET status = 'deleted' WHERE key = ? AND status = 'active'");
+                d.bind(1, e.key);
+                d.step();
+            }
+            Statement i(writer_->db,
+                        "INSERT INTO images(key, sha256, width, height, added_at, status, labels, source, signature) "
+                        "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
+            i.bind(1, e.key);
+            i.bind_blob(2, e.sha256.data(), e.sha256.size());
+            i.bind(3, static_cast<std::int64_t>(e.width));
+            i.bind(4, static_cast<std::int64_t>(e.height));
+            i.bind(5, now_ms());
+            i.bind(6, nlohmann::json(e.labels).dump());
+            i.bind(7, e.source);
+            i.bind_blob(8, e.signature.data(), e.signature.size());
+            i.step();
+            ids.push_back(sqlite3_last_insert_rowid(writer_->db));
+        }
+        writer_->exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(writer_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    return ids;
+}
+
+std::optional<std::int64_t> Catalog::deactivate(const std::string& key) {
+    std::lock_guard lock(writer_->mutex);
+    Statement s(writer_->db, "UPDATE images SET status = 'deleted' WHERE key = ? AND status = 'active' RETURNING id");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    const std::int64_t id = s.int64(0);
+    while (s.step()) {
+    }
+    return id;
+}
+
+void Catalog::scan(std::int64_t after_id,
+                   const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn) const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT id, status, signature FROM images WHERE id > ? ORDER BY id");
+    s.bind(1, after_id);
+    while (s.step()) fn(s.int64(0), s.text(1) == "active", s.blob(2));
+}
+
+std::vector<std::int64_t> Catalog::inactive_ids() const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT id FROM images WHERE status = 'deleted'");
+    std::vector<std::int64_t> out;
+    while (s.step()) out.push_back(s.int64(0));
+    return out;
+}
+
+std::int64_t Catalog::max_id() const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT COALESCE(MAX(id), 0) FROM images");
+    s.step();
+    return s.int64(0);
+}
+
+std::int64_t Catalog::active_count() const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT COUNT(*) FROM images WHERE status = 'active'");
+    s.step();
+    return s.int64(0);
+}
+
+std::int64_t Catalog::generation() const {
+    std::lock_guard lock(reader_->mutex);
+    Statement s(reader_->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'");
+    s.step();
+    return s.int64(0);
+}
+
+std::int64_t Catalog::purge_inactive() {
+    std::lock_guard lock(writer_->mutex);
+    writer_->exec("BEGIN IMMEDIATE");
+    std::int64_t removed = 0;
+    try {
+        Statement d(writer_->db, "DELETE FROM images WHERE status = 'deleted'");
+        d.step();
+        removed = sqlite3_changes(writer_->db);
+        writer_->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'");
+        writer_->exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(writer_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    writer_->exec("VACUUM");
+    return removed;
+}
+
+}  // namespace neardup::store

@@ -1,0 +1,124 @@
+#include "neardup/store/descriptor_index.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <faiss/IndexBinaryFlat.h>
+#include <faiss/IndexBinaryIVF.h>
+#include <faiss/MetaIndexes.h>
+#include <faiss/index_io.h>
+
+#include "neardup/store/catalog.hpp"
+
+namespace neardup::store {
+namespace {
+
+constexpr int kBits = 256;  // ORB: 32 bytes
+constexpr int kBytes = kBits / 8;
+
+std::unique_ptr<faiss::IndexBinary> flat_index() {
+    auto map = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(kBits));
+    map->own_fields = true;
+    return map;
+}
+
+}  // namespace
+
+DescriptorIndex::DescriptorIndex(DescriptorIndexOptions options) : options_(options), index_(flat_index()) {
+    if (options_.per_reference < 1 || options_.per_reference > (1 << kKeypointBits))
+        throw std::invalid_argument("DescriptorIndexOptions::per_reference must be in [1, 256]");
+}
+DescriptorIndex::~DescriptorIndex() = default;
+DescriptorIndex::DescriptorIndex(DescriptorIndex&&) noexcept = default;
+DescriptorIndex& DescriptorIndex::operator=(DescriptorIndex&&) noexcept = default;
+
+void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
+    if (features.kind == FeatureKind::sift || descriptor_bytes(features.kind) != kBytes || features.size() == 0) return;
+    // Keypoints are stored strongest first, so the first per_reference are the ones to index.
+    const std::size_t n = std::min<std::size_t>(features.size(), options_.per_reference);
+    std::vector<faiss::IndexBinary::idx_t> ids(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = (id << kKeypointBits) | static_cast<faiss::IndexBinary::idx_t>(i);
+    index_->add_with_ids(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(), ids.data());
+}
+
+std::size_t DescriptorIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
+
+std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const {
+    if (index_->ntotal == 0) return {};
+    std::unordered_map<std::int64_t, int> votes;
+    const int k = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(options_.neighbours, index_->ntotal));
+    for (const LocalFeatures* q : queries) {
+        if (!q || q->size() == 0 || descriptor_bytes(q->kind) != kBytes || q->kind == FeatureKind::sift) continue;
+        const auto n = static_cast<faiss::IndexBinary::idx_t>(q->size());
+        std::vector<std::int32_t> distances(n * k);
+        std::vector<faiss::IndexBinary::idx_t> labels(n * k);
+        index_->search(n, q->descriptors.data(), k, distances.data(), labels.data());
+        for (faiss::IndexBinary::idx_t i = 0; i < n; ++i) {
+            // One vote per query descriptor per reference, however many of its keypoints are near.
+            std::int64_t voted[16];
+            int nvoted = 0;
+            for (int j = 0; j < k; ++j) {
+                const auto label = labels[i * k + j];
+                if (label < 0 || distances[i * k + j] > options_.max_distance) continue;
+                const std::int64_t ref = label >> kKeypointBits;
+                if (std::find(voted, voted + nvoted, ref) != voted + nvoted) continue;
+                if (nvoted < 16) voted[nvoted++] = ref;
+                ++votes[ref];
+            }
+        }
+    }
+    std::vector<Vote> out;
+    out.reserve(votes.size());
+    for (const auto& [id, v] : votes) out.push_back({id, v});
+    std::sort(out.begin(), out.end(), [](const Vote& a, const Vote& b) { return a.votes != b.votes ? a.votes > b.votes : a.id < b.id; });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+void DescriptorIndex::optimise() {
+    auto* map = dynamic_cast<faiss::IndexBinaryIDMap*>(index_.get());
+    if (!map || static_cast<std::size_t>(map->ntotal) < options_.ivf_threshold) return;
+    const auto* flat = dynamic_cast<const faiss::IndexBinaryFlat*>(map->index);
+    if (!flat) return;
+    const std::size_t n = static_cast<std::size_t>(map->ntotal);
+    // About sqrt(n) * 4 lists keeps lists short at millions of descriptors (FAISS's rule of thumb).
+    const std::size_t nlist = std::clamp<std::size_t>(static_cast<std::size_t>(4 * std::sqrt(double(n))), 256, 65536);
+    auto* quantizer = new faiss::IndexBinaryFlat(kBits);
+    auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer, kBits, nlist);
+    ivf->own_fields = true;
+    ivf->nprobe = static_cast<std::size_t>(options_.nprobe);
+    const std::size_t train_n = std::min<std::size_t>(n, nlist * 64);
+    std::vector<std::uint8_t> sample(train_n * kBytes);
+    std::mt19937_64 rng(42);
+    for (std::size_t i = 0; i < train_n; ++i) {
+        const std::size_t pick = rng() % n;
+        std::copy_n(flat->xb.data() + pick * kBytes, kBytes, sample.data() + i * kBytes);
+    }
+    ivf->train(static_cast<faiss::IndexBinary::idx_t>(train_n), sample.data());
+    ivf->add_with_ids(static_cast<faiss::IndexBinary::idx_t>(n), flat->xb.data(), map->id_map.data());
+    index_ = std::move(ivf);
+}
+
+void DescriptorIndex::save(const std::filesystem::path& file) const {
+    try {
+        faiss::write_index_binary(index_.get(), file.c_str());
+    } catch (const std::exception& e) {
+        throw StoreError("cannot write descriptor index " + file.string() + ": " + e.what());
+    }
+}
+
+DescriptorIndex DescriptorIndex::load(const std::filesystem::path& file, DescriptorIndexOptions options) {
+    DescriptorIndex out(options);
+    try {
+        out.index_.reset(faiss::read_index_binary(file.c_str()));
+    } catch (const std::exception& e) {
+        throw StoreError("cannot read descriptor index " + file.string() + ": " + e.what());
+    }
+    if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(out.index_.get())) ivf->nprobe = static_cast<std::size_t>(options.nprobe);
+    return out;
+}
+
+}  // namespace neardup::store

@@ -1,0 +1,85 @@
+#include "neardup/store/pdq_index.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <faiss/IndexBinaryFlat.h>
+#include <faiss/MetaIndexes.h>
+#include <faiss/index_io.h>
+
+#include "neardup/store/catalog.hpp"
+
+namespace neardup::store {
+namespace {
+
+constexpr int kBits = 256;
+
+std::unique_ptr<faiss::IndexBinary> empty_index() {
+    auto map = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(kBits));
+    map->own_fields = true;
+    return map;
+}
+
+// FAISS reads a binary code as bytes; our words are little-endian, so the byte order is the bit order.
+void to_code(const Hash256& h, std::uint8_t* out) {
+    for (int w = 0; w < 4; ++w)
+        for (int b = 0; b < 8; ++b) out[w * 8 + b] = static_cast<std::uint8_t>(h.words[w] >> (8 * b));
+}
+
+}  // namespace
+
+PdqIndex::PdqIndex() : index_(empty_index()) {}
+PdqIndex::~PdqIndex() = default;
+PdqIndex::PdqIndex(PdqIndex&&) noexcept = default;
+PdqIndex& PdqIndex::operator=(PdqIndex&&) noexcept = default;
+
+void PdqIndex::add(std::int64_t id, const Hash256& hash) {
+    std::uint8_t code[32];
+    to_code(hash, code);
+    const faiss::IndexBinary::idx_t fid = id;
+    index_->add_with_ids(1, code, &fid);
+}
+
+std::size_t PdqIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
+
+std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, int k) const {
+    if (queries.empty() || index_->ntotal == 0 || k <= 0) return {};
+    const int kk = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(k, index_->ntotal));
+    std::vector<std::uint8_t> codes(queries.size() * 32);
+    for (std::size_t i = 0; i < queries.size(); ++i) to_code(queries[i], &codes[i * 32]);
+    std::vector<std::int32_t> distances(queries.size() * kk);
+    std::vector<faiss::IndexBinary::idx_t> labels(queries.size() * kk);
+    index_->search(static_cast<faiss::IndexBinary::idx_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
+    std::unordered_map<std::int64_t, int> best;
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        if (labels[i] < 0) continue;
+        auto [it, inserted] = best.emplace(labels[i], distances[i]);
+        if (!inserted) it->second = std::min(it->second, distances[i]);
+    }
+    std::vector<HashNeighbour> out;
+    out.reserve(best.size());
+    for (const auto& [id, d] : best) out.push_back({id, d});
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.distance != b.distance ? a.distance < b.distance : a.id < b.id; });
+    return out;
+}
+
+void PdqIndex::save(const std::filesystem::path& file) const {
+    try {
+        faiss::write_index_binary(index_.get(), file.c_str());
+    } catch (const std::exception& e) {
+        throw StoreError("cannot write PDQ index " + file.string() + ": " + e.what());
+    }
+}
+
+PdqIndex PdqIndex::load(const std::filesystem::path& file) {
+    PdqIndex out;
+    try {
+        out.index_.reset(faiss::read_index_binary(file.c_str()));
+    } catch (const std::exception& e) {
+        throw StoreError("cannot read PDQ index " + file.string() + ": " + e.what());
+    }
+    if (out.index_->d != kBits) throw StoreError("PDQ index " + file.string() + " is not 256-bit");
+    return out;
+}
+
+}  // namespace neardup::store
