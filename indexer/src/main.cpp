@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     index->add_option("--db", ix.db, "index directory (created if missing)")->required();
     index->add_option("paths", ix.paths, "image files or directories (searched recursively); key = file name without extension");
     index->add_option("--manifest", ix.manifest, "CSV with columns key,path and optional label columns");
-    index->add_option("--label", ix.labels, "name=value label for every image (repeatable)");
+    index->add_option("--label", ix.labels, "name=value label for every image (repeatable)")->allow_extra_args(false);
     index->add_flag("--replace", ix.replace, "replace the image of a key that already holds a different one");
     index->add_option("--errors", ix.errors_file, "also write failed inputs here as JSON lines");
 
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.0, 1.0));
     query->add_flag("--json", q.json, "one JSON object per line and per query");
     query->add_option("--draw", q.draw_dir, "write a side-by-side review picture of each query and its best match here");
-    query->add_option("--label", q.labels, "only references carrying this name=value label (repeatable)");
+    query->add_option("--label", q.labels, "only references carrying this name=value label (repeatable)")->allow_extra_args(false);
 
     std::string db;
     std::vector<std::string> keys;

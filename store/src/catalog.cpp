@@ -78,7 +78,8 @@ CatalogEntry read_entry(const Statement& s) {
     e.height = static_cast<std::uint32_t>(s.int64(4));
     e.added_at_ms = s.int64(5);
     e.active = s.text(6) == "active";
-    for (const auto& [name, value] : nlohmann::json::parse(s.text(7)).items()) e.labels[name] = value.get<std::string>();
+    const auto labels = nlohmann::json::parse(s.text(7));  // named: items() must not outlive it
+    for (const auto& [name, value] : labels.items()) e.labels[name] = value.get<std::string>();
     e.source = s.text(8);
     return e;
 }

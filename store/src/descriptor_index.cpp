@@ -89,7 +89,7 @@ void DescriptorIndex::optimise() {
     auto* quantizer = new faiss::IndexBinaryFlat(kBits);
     auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer, kBits, nlist);
     ivf->own_fields = true;
-    ivf->nprobe = static_cast<std::size_t>(options_.nprobe);
+    ivf->nprobe = std::min<std::size_t>(nlist, static_cast<std::size_t>(options_.nprobe));
     const std::size_t train_n = std::min<std::size_t>(n, nlist * 64);
     std::vector<std::uint8_t> sample(train_n * kBytes);
     std::mt19937_64 rng(42);
@@ -117,7 +117,8 @@ DescriptorIndex DescriptorIndex::load(const std::filesystem::path& file, Descrip
     } catch (const std::exception& e) {
         throw StoreError("cannot read descriptor index " + file.string() + ": " + e.what());
     }
-    if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(out.index_.get())) ivf->nprobe = static_cast<std::size_t>(options.nprobe);
+    if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(out.index_.get()))
+        ivf->nprobe = std::min<std::size_t>(ivf->nlist, static_cast<std::size_t>(options.nprobe));
     return out;
 }
 

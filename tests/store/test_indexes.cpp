@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "neardup/store/descriptor_index.hpp"
+#include "neardup/store/pdq_index.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace neardup;
+using namespace neardup::store;
+
+namespace {
+Hash256 random_hash(std::mt19937_64& rng) {
+    Hash256 h;
+    for (auto& w : h.words) w = rng();
+    return h;
+}
+Hash256 flip_bits(Hash256 h, int n, std::mt19937_64& rng) {
+    for (int i = 0; i < n; ++i) {
+        const int k = static_cast<int>(rng() % 256);
+        h.words[k / 64] ^= std::uint64_t{1} << (k % 64);
+    }
+    return h;
+}
+LocalFeatures random_features(std::mt19937_64& rng, int n) {
+    LocalFeatures f;
+    f.kind = FeatureKind::orb;
+    f.frame_width = f.frame_height = 512;
+    for (int i = 0; i < n; ++i) f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
+    f.descriptors.resize(n * 32);
+    for (auto& b : f.descriptors) b = static_cast<std::uint8_t>(rng());
+    return f;
+}
+}  // namespace
+
+TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", "[store][pdq_index][oracle]") {
+    std::mt19937_64 rng(5);
+    std::vector<Hash256> refs;
+    PdqIndex index;
+    for (int i = 0; i < 500; ++i) {
+        refs.push_back(random_hash(rng));
+        index.add(1000 + i, refs.back());
+    }
+    test::TempDir dir;
+    index.save(dir / "pdq.faiss");
+    const PdqIndex loaded = PdqIndex::load(dir / "pdq.faiss");
+    CHECK(loaded.size() == 500u);
+    for (int trial = 0; trial < 20; ++trial) {
+        const std::vector<Hash256> queries = {flip_bits(refs[trial * 7], 20, rng), random_hash(rng)};
+        const auto got = loaded.search(queries, 3);
+        // Oracle: for every query the 3 nearest by exhaustive scan; merged by best distance per id.
+        std::map<std::int64_t, int> want;
+        for (const auto& q : queries) {
+            std::vector<std::pair<int, std::int64_t>> all;
+            for (int i = 0; i < 500; ++i) all.emplace_back(hamming_distance(q, refs[i]), 1000 + i);
+            std::sort(all.begin(), all.end());
+            for (int j = 0; j < 3; ++j) {
+                auto [it, fresh] = want.emplace(all[j].second, all[j].first);
+                if (!fresh) it->second = std::min(it->second, all[j].first);
+            }
+        }
+        // Ties at the third place may pick different ids; compare the distances, and the ids that are unique.
+        REQUIRE(got.size() == want.size());
+        CHECK(got.front().id == 1000 + trial * 7);
+        CHECK(got.front().distance <= 20);
+        std::vector<int> got_d, want_d;
+        for (const auto& n : got) got_d.push_back(n.distance);
+        for (const auto& [id, d] : want) want_d.push_back(d);
+        std::sort(want_d.begin(), want_d.end());
+        CHECK(got_d == want_d);
+    }
+}
+
+TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file alike", "[store][descriptor_index][oracle]") {
+    std::mt19937_64 rng(9);
+    DescriptorIndexOptions options;
+    options.per_reference = 64;
+    options.neighbours = 3;
+    options.max_distance = 60;
+    std::vector<LocalFeatures> refs;
+    DescriptorIndex index(options);
+    for (int i = 0; i < 60; ++i) {
+        refs.push_back(random_features(rng, 80));
+        index.add(i + 1, refs.back());
+    }
+    CHECK(index.size() == 60u * 64u);  // capped per reference
+    // A query made of noisy copies of 30 descriptors of reference 7 and 10 of reference 12, plus noise.
+    LocalFeatures query = random_features(rng, 50);
+    for (int i = 0; i < 40; ++i) {
+        const auto& src = i < 30 ? refs[6] : refs[11];
+        std::copy_n(src.descriptors.data() + (i % 30) * 32, 32, query.descriptors.data() + i * 32);
+        query.descriptors[i * 32 + 5] ^= 0x11;  // 2 bits off
+    }
+    auto naive = [&](const LocalFeatures& q) {
+        std::map<std::int64_t, int> votes;
+        for (std::size_t qi = 0; qi < q.size(); ++qi) {
+            std::vector<std::pair<int, std::int64_t>> all;
+            for (std::size_t r = 0; r < refs.size(); ++r)
+                for (int k = 0; k < 64; ++k) {
+                    int d = 0;
+                    for (int b = 0; b < 32; ++b) d += __builtin_popcount(q.descriptors[qi * 32 + b] ^ refs[r].descriptors[k * 32 + b]);
+                    all.emplace_back(d, static_cast<std::int64_t>(r + 1));
+                }
+            std::partial_sort(all.begin(), all.begin() + 3, all.end());
+            std::vector<std::int64_t> seen;
+            for (int j = 0; j < 3; ++j)
+                if (all[j].first <= 60 && std::find(seen.begin(), seen.end(), all[j].second) == seen.end()) {
+                    seen.push_back(all[j].second);
+                    ++votes[all[j].second];
+                }
+        }
+        return votes;
+    };
+    const auto want = naive(query);
+    auto check = [&](const DescriptorIndex& idx) {
+        const auto got = idx.vote({&query}, 100);
+        REQUIRE(!got.empty());
+        CHECK(got[0].id == 7);
+        CHECK(got[0].votes == want.at(7));
+        std::map<std::int64_t, int> got_map;
+        for (const auto& v : got) got_map[v.id] = v.votes;
+        CHECK(got_map == want);
+    };
+    check(index);
+    // Inverted file probing every list is exact too.
+    DescriptorIndexOptions ivf_options = options;
+    ivf_options.ivf_threshold = 1000;
+    ivf_options.nprobe = 1 << 20;
+    DescriptorIndex ivf(ivf_options);
+    for (int i = 0; i < 60; ++i) ivf.add(i + 1, refs[i]);
+    ivf.optimise();
+    test::TempDir dir;
+    ivf.save(dir / "d.faiss");
+    check(DescriptorIndex::load(dir / "d.faiss", ivf_options));
+}

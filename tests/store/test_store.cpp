@@ -1,0 +1,212 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "neardup/engine/decode.hpp"
+#include "neardup/store/store.hpp"
+#include "support/edits.hpp"
+#include "support/sample_photos.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace neardup;
+using namespace neardup::store;
+
+namespace {
+
+std::vector<std::uint8_t> jpeg(const cv::Mat& img, int quality = 85) {
+    std::vector<std::uint8_t> out;
+    cv::imencode(".jpg", img, out, {cv::IMWRITE_JPEG_QUALITY, quality});
+    return out;
+}
+cv::Mat photo(const std::string& name) { return decode_image(test::read_bytes(test::sample_photo(name))).value().bgr; }
+
+// The distinct photos of the sample set that are indexed in these tests (the shoe series and the
+// backstretch photos); sample2 is kept out of the index as an unrelated photo.
+const std::vector<std::string> kIndexed = {"coffee.jpg", "dome.jpg", "pot-holder.jpg", "sample1_1280.jpg",
+                                           "1144953-1-2x.jpg", "1144953-3-2x.jpg", "1144953-5-2x.jpg", "1144953-p-2x.jpg"};
+
+void index_samples(Store& store) {
+    for (const auto& name : kIndexed) {
+        const auto r = store.add(test::sample_photo(name).stem().string(), test::read_bytes(test::sample_photo(name)), {{"case", "t1"}});
+        REQUIRE(r.ok());
+        REQUIRE(r.value() == AddStatus::added);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("add, search, delete round-trip", "[store]") {
+    test::TempDir dir;
+    Store store(dir.path());
+    index_samples(store);
+    CHECK(store.stats().active == 8);
+    const auto bytes = test::read_bytes(test::sample_photo("dome.jpg"));
+    SECTION("the same bytes again are a no-op; other bytes under the key are a conflict unless replaced") {
+        CHECK(store.add("dome", bytes).value() == AddStatus::unchanged);
+        const auto other = test::read_bytes(test::sample_photo("coffee.jpg"));
+        CHECK(store.add("dome", other).value() == AddStatus::conflict);
+        CHECK(store.add("dome", other, {}, true).value() == AddStatus::replaced);
+        CHECK(store.stats().active == 8);
+        CHECK(store.stats().inactive == 1);
+    }
+    SECTION("an exact copy is the top match with a high score") {
+        const auto hits = store.search(bytes).value();
+        REQUIRE(!hits.empty());
+        CHECK(hits[0].key == "dome");
+        CHECK(hits[0].match);
+        CHECK(hits[0].score > 0.99);
+        CHECK(hits[0].labels.at("case") == "t1");
+        CHECK(hits[0].pdq_distance <= 8);
+    }
+    SECTION("deletion removes the key from search at once, compaction reclaims it") {
+        CHECK(store.remove("dome"));
+        CHECK_FALSE(store.remove("dome"));
+        CHECK_FALSE(store.get("dome").has_value());
+        for (const auto& h : store.search(bytes).value()) CHECK(h.key != "dome");
+        CHECK(store.compact() == 1);
+        CHECK(store.stats().inactive == 0);
+        CHECK(store.stats().pdq_entries == 7u);
+        for (const auto& h : store.search(bytes).value()) CHECK(h.key != "dome");
+    }
+    SECTION("label filters") {
+        SearchOptions options;
+        options.required_labels = {{"case", "other"}};
+        CHECK(store.search(bytes, options).value().empty());
+    }
+    SECTION("bad query bytes give the decoder's typed error") {
+        const std::vector<std::uint8_t> junk = {1, 2, 3, 4, 5};
+        CHECK(store.search(junk).error().code == ErrorCode::unsupported_format);
+    }
+}
+
+TEST_CASE("edited copies are found and unrelated photos are not matched", "[store][matcher]") {
+    test::TempDir dir;
+    Store store(dir.path());
+    index_samples(store);
+    const cv::Mat dome = photo("dome.jpg"), coffee = photo("coffee.jpg"), pot = photo("pot-holder.jpg");
+    const cv::Mat background = photo("sample2_1280.jpg");
+    const std::vector<std::tuple<std::string, cv::Mat, std::string>> copies = {
+        {"crop 55%", test::crop_center(dome, 0.55), "dome"},
+        {"mirror", test::mirror(coffee), "coffee"},
+        {"price overlay", test::price_overlay(pot), "pot-holder"},
+        {"new background", test::on_new_background(dome, background, 0.6), "dome"},
+        {"rotate 90", test::rotate_90(coffee), "coffee"},
+        {"mirror + crop", test::crop_center(test::mirror(pot), 0.7), "pot-holder"},
+    };
+    for (const auto& [what, image, key] : copies) {
+        INFO(what);
+        const auto hits = store.search(jpeg(image, 60)).value();
+        REQUIRE(!hits.empty());
+        CHECK(hits[0].key == key);
+        CHECK(hits[0].match);
+    }
+    SECTION("a mirrored copy is explained as mirrored") {
+        const auto hits = store.search(jpeg(test::mirror(test::crop_center(dome, 0.8)))).value();
+        REQUIRE(!hits.empty());
+        CHECK(hits[0].key == "dome");
+        CHECK(hits[0].mirrored);
+        CHECK(hits[0].region.area() > 0);
+    }
+    SECTION("unrelated photos match nothing") {
+        for (const char* name : {"sample2_1280.jpg", "slide-3.jpg", "slide-6.jpg"}) {
+            INFO(name);
+            for (const auto& h : store.search(test::read_bytes(test::sample_photo(name))).value()) CHECK_FALSE(h.match);
+        }
+    }
+}
+
+TEST_CASE("the indexes agree with the catalog after reopening, with or without a snapshot", "[store][durability]") {
+    test::TempDir dir;
+    const auto query = test::read_bytes(test::sample_photo("pot-holder.jpg"));
+    std::vector<SearchHit> before;
+    {
+        Store store(dir.path());
+        index_samples(store);
+        store.remove("coffee");
+        before = store.search(query).value();
+        // No snapshot saved: as after a crash, the next open must rebuild everything from the catalog.
+    }
+    {
+        Store store(dir.path());
+        const auto s = store.stats();
+        CHECK_FALSE(s.loaded_from_snapshot);
+        CHECK(s.caught_up == 8);
+        CHECK(s.active == 7);
+        CHECK(s.pdq_entries == 8u);  // the deleted row stays indexed, filtered, until compaction
+        const auto after = store.search(query).value();
+        REQUIRE(after.size() == before.size());
+        for (std::size_t i = 0; i < after.size(); ++i) {
+            CHECK(after[i].key == before[i].key);
+            CHECK(after[i].score == Approx(before[i].score));
+        }
+        store.save_snapshot();
+        // Rows committed after the snapshot are caught up from the catalog on the next open.
+        REQUIRE(store.add("slide-3", test::read_bytes(test::sample_photo("slide-3.jpg"))).ok());
+    }
+    {
+        Store store(dir.path());
+        const auto s = store.stats();
+        CHECK(s.loaded_from_snapshot);
+        CHECK(s.caught_up == 1);
+        CHECK(s.active == 8);
+        CHECK(s.pdq_entries == 9u);
+        const auto hits = store.search(test::read_bytes(test::sample_photo("slide-3.jpg"))).value();
+        REQUIRE(!hits.empty());
+        CHECK(hits[0].key == "slide-3");
+        for (const auto& h : store.search(test::read_bytes(test::sample_photo("coffee.jpg"))).value()) CHECK(h.key != "coffee");
+    }
+}
+
+TEST_CASE("a broken snapshot is ignored and rebuilt from the catalog", "[store][durability][bad_input]") {
+    test::TempDir dir;
+    {
+        Store store(dir.path());
+        index_samples(store);
+        store.save_snapshot();
+    }
+    for (const auto& f : std::filesystem::directory_iterator(dir.path()))
+        if (f.path().extension() == ".faiss") std::filesystem::resize_file(f.path(), 10);
+    Store store(dir.path());
+    CHECK_FALSE(store.stats().loaded_from_snapshot);
+    CHECK(store.stats().pdq_entries == 8u);
+    CHECK(store.search(test::read_bytes(test::sample_photo("coffee.jpg"))).value().at(0).key == "coffee");
+}
+
+TEST_CASE("searches run concurrently with adds and see every add afterwards", "[store][concurrency]") {
+    test::TempDir dir;
+    Store store(dir.path());
+    index_samples(store);
+    const auto query = test::read_bytes(test::sample_photo("dome.jpg"));
+    std::atomic<bool> stop{false};
+    std::atomic<int> searches{0}, wrong{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t)
+        readers.emplace_back([&] {
+            while (!stop) {
+                const auto hits = store.search(query).value();
+                if (hits.empty() || hits[0].key != "dome") ++wrong;
+                ++searches;
+            }
+        });
+    const auto slides = test::sample_photos();
+    int added = 0;
+    for (const auto& p : slides)
+        if (p.string().find("Linking") != std::string::npos && store.add("new-" + p.stem().string(), test::read_bytes(p)).value() == AddStatus::added) ++added;
+    stop = true;
+    for (auto& t : readers) t.join();
+    CHECK(wrong == 0);
+    CHECK(searches > 0);
+    CHECK(added >= 7);
+    for (const auto& p : slides)
+        if (p.string().find("Linking") != std::string::npos) CHECK(store.get("new-" + p.stem().string()).has_value());
+}
+
+TEST_CASE("an unusable index directory is a StoreError", "[store][bad_input]") {
+    test::TempDir dir;
+    std::filesystem::create_directories(dir / "db");
+    { std::ofstream(dir / "db" / "catalog.sqlite") << "this is not a database"; }
+    CHECK_THROWS_AS(Store(dir / "db"), StoreError);
+}
