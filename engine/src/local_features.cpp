@@ -1,6 +1,7 @@
 #include "neardup/engine/local_features.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -13,6 +14,36 @@ namespace {
 
 std::uint16_t pack_coordinate(float v) {
     return static_cast<std::uint16_t>(std::clamp(std::lround(v * 16.0f), 0L, 65535L));
+}
+
+// Keeps at most `limit` keypoints spread over a grid: each cell first gets its share of the strongest
+// keypoints inside it, then the rest of the budget goes to the strongest left anywhere. Without this, a
+// price tag or watermark (high-contrast text) takes most of the budget and the photo under it is lost.
+void retain_spread(std::vector<cv::KeyPoint>& keypoints, int limit, cv::Size frame) {
+    if (static_cast<int>(keypoints.size()) <= limit) return;
+    constexpr int kGrid = 4;
+    std::sort(keypoints.begin(), keypoints.end(), [](const auto& a, const auto& b) { return a.response > b.response; });
+    const int quota = limit / (kGrid * kGrid);
+    std::array<int, kGrid * kGrid> taken{};
+    std::vector<cv::KeyPoint> kept, rest;
+    kept.reserve(limit);
+    for (const auto& k : keypoints) {
+        const int cx = std::clamp(static_cast<int>(k.pt.x * kGrid / frame.width), 0, kGrid - 1);
+        const int cy = std::clamp(static_cast<int>(k.pt.y * kGrid / frame.height), 0, kGrid - 1);
+        int& n = taken[cy * kGrid + cx];
+        if (n < quota) {
+            ++n;
+            kept.push_back(k);
+        } else {
+            rest.push_back(k);
+        }
+    }
+    for (const auto& k : rest) {
+        if (static_cast<int>(kept.size()) >= limit) break;
+        kept.push_back(k);
+    }
+    std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.response > b.response; });
+    keypoints = std::move(kept);
 }
 
 }  // namespace
@@ -65,17 +96,17 @@ LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions&
     cv::Mat descriptors;
     switch (options.kind) {
         case FeatureKind::orb: {
-            // Over-detect, then keep the strongest: ORB's own cap is per pyramid level and less even.
-            auto orb = cv::ORB::create(options.max_keypoints * 2, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
+            // Over-detect, then keep the strongest spread over the frame.
+            auto orb = cv::ORB::create(options.max_keypoints * 4, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
             orb->detect(gray, keypoints);
-            cv::KeyPointsFilter::retainBest(keypoints, options.max_keypoints);
+            retain_spread(keypoints, options.max_keypoints, gray.size());
             orb->compute(gray, keypoints, descriptors);
             break;
         }
         case FeatureKind::akaze: {
             auto akaze = cv::AKAZE::create();
             akaze->detect(gray, keypoints);
-            cv::KeyPointsFilter::retainBest(keypoints, options.max_keypoints);
+            retain_spread(keypoints, options.max_keypoints, gray.size());
             akaze->compute(gray, keypoints, descriptors);
             break;
         }

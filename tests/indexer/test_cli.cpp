@@ -1,0 +1,149 @@
+// The `neardup` executable end to end: exit statuses, JSON output, and resuming after kill -9.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "neardup/engine/decode.hpp"
+#include "neardup/store/store.hpp"
+#include "support/edits.hpp"
+#include "support/sample_photos.hpp"
+#include "support/temp_dir.hpp"
+
+extern char** environ;
+
+namespace {
+
+struct Run {
+    int status = -1;
+    std::string out;
+};
+
+// Runs the neardup binary with arguments; stdout captured, stderr discarded.
+Run run(const std::vector<std::string>& args) {
+    std::string command = NEARDUP_BINARY;
+    for (const auto& a : args) command += " '" + a + "'";
+    command += " 2>/dev/null";
+    Run r;
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buf{};
+    std::size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+    const int status = pclose(pipe);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+    std::vector<nlohmann::json> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto end = text.find('\n', start);
+        out.push_back(nlohmann::json::parse(text.substr(start, end - start)));
+        start = end == std::string::npos ? text.size() : end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("usage errors exit 1 with nothing done", "[cli][bad_input]") {
+    neardup::test::TempDir dir;
+    CHECK(run({}).status == 1);
+    CHECK(run({"index"}).status == 1);                                   // --db missing
+    CHECK(run({"index", "--db", (dir / "db").string()}).status == 1);    // neither paths nor manifest
+    CHECK(run({"index", "--db", (dir / "db").string(), "--label", "novalue", dir.path().string()}).status == 1);
+    CHECK(run({"query", "--db", (dir / "nothing").string(), dir.path().string()}).status == 1);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--top", "-1", "x.jpg"}).status == 1);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--threshold", "2", "x.jpg"}).status == 1);
+    CHECK(run({"frobnicate"}).status == 1);
+    CHECK_FALSE(std::filesystem::exists(dir / "nothing"));
+}
+
+TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 when some input failed", "[cli]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string();
+    const auto photos = std::filesystem::path(neardup::test::sample_photo("coffee.jpg")).parent_path();
+    CHECK(run({"index", "--db", db, "--label", "case=c9", photos.string()}).status == 0);
+    // An edited copy, a broken file and a missing one.
+    const auto coffee = neardup::decode_image(neardup::test::read_bytes(photos / "coffee.jpg")).value().bgr;
+    cv::imwrite((dir / "copy.jpg").string(), neardup::test::price_overlay(neardup::test::crop_center(coffee, 0.7)));
+    { std::ofstream(dir / "broken.png") << "\x89PNG\r\n\x1A\n"; }
+    const auto r = run({"query", "--db", db, "--json", "--top", "3", (dir / "copy.jpg").string(), (dir / "broken.png").string(),
+                        (dir / "gone.jpg").string()});
+    CHECK(r.status == 2);
+    const auto lines = json_lines(r.out);
+    REQUIRE(lines.size() == 3u);
+    // Missing files are reported first (they are known before any work), then the queries in order.
+    CHECK(lines[0]["query"] == "gone");
+    CHECK(lines[0]["error"]["code"] == "io_error");
+    CHECK(lines[1]["query"] == "copy");
+    CHECK(lines[1]["path"] == (dir / "copy.jpg").string());
+    REQUIRE(lines[1]["matches"].size() >= 1u);
+    CHECK(lines[1]["matches"].size() <= 3u);
+    CHECK(lines[1]["matches"][0]["key"] == "coffee");
+    CHECK(lines[1]["matches"][0]["match"] == true);
+    CHECK(lines[1]["matches"][0]["labels"]["case"] == "c9");
+    const double score = lines[1]["matches"][0]["score"];
+    CHECK(score > 0.5);
+    CHECK(score <= 1.0);
+    CHECK(lines[2]["query"] == "broken");
+    CHECK(lines[2]["error"]["code"] == "truncated");
+    // --threshold 1 turns every decision off; delete removes the key from results.
+    const auto strict = json_lines(run({"query", "--db", db, "--json", "--threshold", "1", (dir / "copy.jpg").string()}).out);
+    CHECK(strict[0]["matches"][0]["match"] == false);
+    CHECK(run({"delete", "--db", db, "coffee"}).status == 0);
+    CHECK(run({"delete", "--db", db, "coffee"}).status == 2);
+    const auto after = json_lines(run({"query", "--db", db, "--json", (dir / "copy.jpg").string()}).out);
+    for (const auto& m : after[0]["matches"]) CHECK(m["key"] != "coffee");
+    CHECK(run({"compact", "--db", db}).status == 0);
+}
+
+TEST_CASE("a bulk index killed with SIGKILL finishes on re-run with nothing lost or duplicated", "[cli][durability]") {
+    neardup::test::TempDir dir;
+    // 26 sample photos copied under 4 names each: enough work for the kill to land mid-run.
+    std::filesystem::create_directories(dir / "in");
+    std::size_t total = 0;
+    for (const auto& p : neardup::test::sample_photos())
+        for (int c = 0; c < 4; ++c) {
+            std::filesystem::copy_file(p, dir / "in" / (p.stem().string() + "-" + std::to_string(total) + ".jpg"));
+            ++total;
+        }
+    const std::string db = (dir / "db").string();
+    const std::string in = (dir / "in").string();
+    for (int delay_ms : {150, 400, 700}) {
+        pid_t pid;
+        std::vector<std::string> args = {NEARDUP_BINARY, "index", "--db", db, in};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        REQUIRE(posix_spawn(&pid, NEARDUP_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        posix_spawn_file_actions_destroy(&actions);
+    }
+    const auto finish = run({"index", "--db", db, in});
+    CHECK(finish.status == 0);
+    const neardup::store::Store store(db);
+    const auto s = store.stats();
+    CHECK(s.active == static_cast<std::int64_t>(total));
+    CHECK(s.inactive == 0);
+    CHECK(s.pdq_entries == total);  // FAISS agrees with the catalog: no row twice, none missing
+    CHECK(store.search(neardup::test::read_bytes(neardup::test::sample_photo("dome.jpg"))).value().at(0).key.rfind("dome-", 0) == 0);
+}
