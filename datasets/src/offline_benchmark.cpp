@@ -60,7 +60,9 @@ std::string utc_now() {
     return buf;
 }
 
-cv::Mat contact_sheet(const std::vector<std::pair<std::string, cv::Mat>>& tiles) {
+}  // namespace
+
+cv::Mat make_contact_sheet(const std::vector<std::pair<std::string, cv::Mat>>& tiles) {
     const int cols = 8;
     const int label_h = 22;
     const int rows = static_cast<int>((tiles.size() + cols - 1) / cols);
@@ -76,8 +78,6 @@ cv::Mat contact_sheet(const std::vector<std::pair<std::string, cv::Mat>>& tiles)
     }
     return sheet;
 }
-
-}  // namespace
 
 BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const BenchmarkConfig& config) {
     BenchmarkPlan plan;
@@ -324,7 +324,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     std::stable_sort(sheet_order.begin(), sheet_order.end(), [&](std::size_t x, std::size_t y) { return plan.queries[x].family < plan.queries[y].family; });
     for (const std::size_t k : sheet_order)
         sheet.emplace_back(plan.queries[k].id + " " + std::string(to_string(plan.queries[k].family)), sheet_images[k]);
-    cv::imwrite((out / "contact_sheet.png").string(), contact_sheet(sheet));
+    cv::imwrite((out / "contact_sheet.png").string(), make_contact_sheet(sheet));
 
     summary.references = plan.references.size();
     summary.queries = plan.queries.size();
@@ -364,6 +364,50 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     if (!mf) throw std::runtime_error("cannot write " + (out / "manifest.json").string());
     say("done in " + std::to_string(static_cast<int>(summary.seconds)) + " s");
     return summary;
+}
+
+void write_review_sheets(const std::vector<SourceEntry>& entries, const std::filesystem::path& dir,
+                         const std::function<void(const std::string&)>& log) {
+    std::vector<SourceStats> stats(entries.size());
+    tbb::parallel_for(std::size_t{0}, entries.size(), [&](std::size_t i) {
+        try {
+            stats[i] = measure_source(entries[i], load_source(entries[i], fnv1a(entries[i].path.string())));
+        } catch (const std::exception&) {
+        }
+    });
+    const ScreeningResult sc = screen_sources(entries, stats);
+    std::vector<bool> kept(entries.size(), false);
+    for (const std::size_t i : sc.kept) kept[i] = true;
+    const ScreeningLimits limits;
+    std::filesystem::create_directories(dir);
+    std::map<std::string, std::vector<std::size_t>> sheets;
+    for (std::size_t i = 0; i < entries.size(); ++i) sheets[entries[i].package + (kept[i] ? "-kept" : "-dropped")].push_back(i);
+    for (const auto& [name, members] : sheets) {
+        for (std::size_t start = 0; start < members.size(); start += 48) {
+            std::vector<std::pair<std::string, cv::Mat>> tiles;
+            for (std::size_t k = start; k < std::min(members.size(), start + 48); ++k) {
+                const std::size_t i = members[k];
+                const SourceStats& s = stats[i];
+                std::string why;
+                if (!kept[i]) {
+                    if (std::min(s.width, s.height) < limits.min_side) why = " small";
+                    else if (s.flat_fraction > limits.max_flat_fraction) why = " flat";
+                    else if (s.pdq_quality < limits.min_pdq_quality) why = " lowq";
+                    else why = " repeat";
+                }
+                cv::Mat img;
+                try {
+                    img = load_source(entries[i], fnv1a(entries[i].path.string())).bgr;
+                } catch (const std::exception&) {
+                    img = cv::Mat(32, 32, CV_8UC3, cv::Scalar(0, 0, 255));
+                }
+                tiles.emplace_back(entries[i].path.stem().string().substr(0, 18) + why + " " + std::to_string(static_cast<int>(s.flat_fraction * 100)), img);
+            }
+            const auto path = dir / (name + "-" + std::to_string(start / 48 + 1) + ".png");
+            cv::imwrite(path.string(), make_contact_sheet(tiles));
+            if (log) log("wrote " + path.string());
+        }
+    }
 }
 
 }  // namespace neardup::datasets

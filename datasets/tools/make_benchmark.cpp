@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
     app.add_option("--tile-pool", config.tile_pool, "photos kept out of the index for collages and backgrounds")
         ->capture_default_str();
     app.add_option("--threads", threads, "worker threads (0: all cores)");
+    std::filesystem::path review;
+    app.add_option("--review", review, "only write contact sheets of kept and dropped sources to this folder");
     CLI11_PARSE(app, argc, argv);
 
     if (small == !sources_list.empty()) {
@@ -60,6 +62,10 @@ int main(int argc, char** argv) {
         }
         std::unique_ptr<tbb::global_control> limit;
         if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
+        if (!review.empty()) {
+            neardup::datasets::write_review_sheets(entries, review, [](const std::string& line) { spdlog::info("{}", line); });
+            return 0;
+        }
         const auto summary = neardup::datasets::build_offline_benchmark(entries, config, out, [](const std::string& line) {
             spdlog::info("{}", line);
         });

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core/mat.hpp>
+
 #include "neardup/datasets/edits.hpp"
 #include "neardup/datasets/source_images.hpp"
 
@@ -73,5 +75,14 @@ std::string benchmark_config_key(const std::vector<SourceEntry>& entries, const 
 BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, const BenchmarkConfig& config,
                                      const std::filesystem::path& out,
                                      const std::function<void(const std::string&)>& log = {});
+
+// A grid of labelled thumbnails (8 per row), for looking at many images at once.
+cv::Mat make_contact_sheet(const std::vector<std::pair<std::string, cv::Mat>>& tiles);
+
+// Loads and screens `entries`, then writes contact sheets of what was kept and dropped per package
+// (`<dir>/<package>-kept-<n>.png`, `-dropped-`), 48 sources a sheet, labelled with the file name and the reason.
+// For checking the sources by eye before a build.
+void write_review_sheets(const std::vector<SourceEntry>& entries, const std::filesystem::path& dir,
+                         const std::function<void(const std::string&)>& log = {});
 
 }  // namespace neardup::datasets

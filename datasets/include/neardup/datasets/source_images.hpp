@@ -67,9 +67,9 @@ struct SourceStats {
 SourceStats measure_source(const SourceEntry& entry, const LoadedSource& loaded);
 
 // Screening limits. Values were chosen by looking at contact sheets of the Debian sources: drawings sit above
-// 0.35 flat fraction, photos below 0.2; stamps under 160 px are icons.
+// 0.35 flat fraction, photos below 0.2; under 100 px a stamp is an icon (many photo stamps are 100-160 px).
 struct ScreeningLimits {
-    int min_side = 160;
+    int min_side = 100;
     double max_flat_fraction = 0.3;
     int min_pdq_quality = 50;  // PDQ's own advice: below 50 the hash says little (flat images)
     // Two sources at most this PDQ distance (any of the eight symmetries) are one photo. PDQ's authors
