@@ -109,7 +109,9 @@ TEST_CASE("the JSON report round-trips, absent values included", "[bench][report
     CHECK(j.at("format_version") == kReportFormatVersion);
     CHECK(j.at("methods").at(1).at("at_p99").at("point").is_null());
     CHECK(j.at("methods").at(1).at("decision").at("precision").is_null());
-    CHECK(j.at("methods").at(0).at("pr_curve").size() == 3);
+    CHECK(j.at("methods").at(0).at("pr_curve").at("thresholds") == nlohmann::json::array({0.75f, 0.5f, 0.25f}));
+    CHECK(j.at("methods").at(0).at("pr_curve").at("true_positives") == nlohmann::json::array({2, 3, 3}));
+    CHECK(j.at("methods").at(0).at("pr_curve").at("predictions") == nlohmann::json::array({2, 4, 6}));
 }
 
 TEST_CASE("a report evaluated from data round-trips through JSON exactly", "[bench][report][json]") {
@@ -137,6 +139,16 @@ TEST_CASE("malformed JSON reports are refused with the field", "[bench][report][
     j = report_to_json(fixed_report());
     j["methods"][1]["decision"].erase("recall");
     CHECK(report_from_json(j.dump(), "r.json").error().message == "r.json: missing field /methods/1/decision/recall");
+
+    j = report_to_json(fixed_report());
+    j["methods"][0]["pr_curve"]["predictions"].erase(0);
+    CHECK(report_from_json(j.dump(), "r.json").error().message ==
+          "r.json: columns of /methods/0/pr_curve differ in length");
+
+    j = report_to_json(fixed_report());
+    j["methods"][0]["pr_curve"]["true_positives"][1] = 5;
+    CHECK(report_from_json(j.dump(), "r.json").error().message ==
+          "r.json: point 1 of /methods/0/pr_curve has impossible counts");
 
     j = report_to_json(fixed_report());
     j["methods"][0]["micro_ap"] = "high";

@@ -33,8 +33,17 @@ json method_to_json(const MethodMetrics& m) {
                                 {"decision_recall", f.decision_recall},
                                 {"found_at_p99", optional_to_json(f.found_at_p99)},
                                 {"recall_at_p99", optional_to_json(f.recall_at_p99)}});
-    json curve = json::array();
-    for (const PrPoint& p : m.pr_curve) curve.push_back(point_to_json(p));
+    // Columns, and no precision or recall: they follow exactly from the counts, and a curve has a point per
+    // distinct score (half a million for a DISC21-sized run), so every byte per point counts.
+    json thresholds = json::array(), true_positives = json::array(), predictions = json::array();
+    for (const PrPoint& p : m.pr_curve) {
+        thresholds.push_back(p.threshold);
+        true_positives.push_back(p.true_positives);
+        predictions.push_back(p.predictions);
+    }
+    json curve{{"thresholds", std::move(thresholds)},
+               {"true_positives", std::move(true_positives)},
+               {"predictions", std::move(predictions)}};
     return json{{"method", m.method},
                 {"ground_truth_pairs", m.ground_truth_pairs},
                 {"predictions", m.predictions},
@@ -142,10 +151,18 @@ struct Reader {
         m.hard_negatives.related_false_matches = get<std::size_t>(h, "related_false_matches");
         path_pop();
         const json& curve = at(j, "pr_curve");
-        for (std::size_t k = 0; k < curve.size(); ++k) {
-            path_push(std::to_string(k));
-            m.pr_curve.push_back(point(curve.at(k)));
-            path_pop();
+        const auto thresholds = get<std::vector<float>>(curve, "thresholds");
+        const auto true_positives = get<std::vector<std::size_t>>(curve, "true_positives");
+        const auto predictions = get<std::vector<std::size_t>>(curve, "predictions");
+        if (true_positives.size() != thresholds.size() || predictions.size() != thresholds.size())
+            throw std::out_of_range("columns of " + path + " differ in length");
+        for (std::size_t k = 0; k < thresholds.size(); ++k) {
+            if (predictions[k] == 0 || true_positives[k] > predictions[k] || m.ground_truth_pairs == 0)
+                throw std::out_of_range("point " + std::to_string(k) + " of " + path + " has impossible counts");
+            m.pr_curve.push_back(PrPoint{thresholds[k],
+                                         static_cast<double>(true_positives[k]) / static_cast<double>(predictions[k]),
+                                         static_cast<double>(true_positives[k]) / static_cast<double>(m.ground_truth_pairs),
+                                         true_positives[k], predictions[k]});
         }
         path_pop();
         return m;

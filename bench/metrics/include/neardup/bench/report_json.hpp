@@ -1,4 +1,6 @@
 // The report as JSON for tools, and back. Absent values (no P0.99 point, no decision precision) are null.
+// A method's "pr_curve" is three columns, "thresholds", "true_positives", "predictions" (at or above each
+// threshold); precision = true_positives / predictions and recall = true_positives / ground_truth_pairs.
 #pragma once
 
 #include <string_view>
