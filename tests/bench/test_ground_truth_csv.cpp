@@ -129,3 +129,15 @@ TEST_CASE("reading the files from disk, missing ones included", "[bench][csv]") 
     CHECK(b.error().message == bad.string() + ":2: expected 2 fields, got 3");
     CHECK_THROWS_AS(b.value(), BenchResultError);
 }
+
+TEST_CASE("error codes have stable names; a value has no error", "[bench][csv]") {
+    CHECK(to_string(BenchErrorCode::io_error) == "io_error");
+    CHECK(to_string(BenchErrorCode::malformed_csv) == "malformed_csv");
+    CHECK(to_string(BenchErrorCode::malformed_json) == "malformed_json");
+    const auto ok = parse_hard_negatives_csv("query_id,related_reference_id\n", "hn.csv");
+    REQUIRE(ok.ok());
+    CHECK(ok.value().empty());  // a header alone is a valid, empty file
+    CHECK_THROWS_AS(ok.error(), std::logic_error);
+    const BenchError whole = make_bench_error(BenchErrorCode::io_error, "x.csv", 0, "gone");
+    CHECK(whole.message == "x.csv: gone");
+}
