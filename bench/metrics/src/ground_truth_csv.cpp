@@ -44,24 +44,25 @@ BenchResult<GroundTruth> parse_ground_truth_csv(std::string_view text, std::stri
     for (const CsvRecord& r : records.value()) {
         const std::string& query = r.fields[0];
         const std::string& reference = r.fields[1];
-        if (query.empty()) return csv_error(source, r.line, "empty query_id");
+        const auto fail = [&](const std::string& what) { return csv_error(source, r.line, what); };
+        const auto line_text = [](std::size_t line) { return "line " + std::to_string(line); };
+        if (query.empty()) return fail("empty query_id");
         const bool seen_query = unmatched_line.count(query) > 0 || first_reference.count(query) > 0;
         if (reference.empty()) {
             if (auto it = unmatched_line.find(query); it != unmatched_line.end())
-                return csv_error(source, r.line, "query " + in_quotes(query) + " listed without a reference again (first on line " +
-                                                     std::to_string(it->second) + ")");
+                return fail("query " + in_quotes(query) + " listed without a reference again (first on " +
+                            line_text(it->second) + ")");
             if (auto it = first_reference.find(query); it != first_reference.end())
-                return csv_error(source, r.line, "query " + in_quotes(query) + " listed without a reference, but with reference " +
-                                                     in_quotes(it->second.first) + " on line " + std::to_string(it->second.second));
+                return fail("query " + in_quotes(query) + " listed without a reference, but with reference " +
+                            in_quotes(it->second.first) + " on " + line_text(it->second.second));
             unmatched_line.emplace(query, r.line);
         } else {
             if (auto it = unmatched_line.find(query); it != unmatched_line.end())
-                return csv_error(source, r.line, "query " + in_quotes(query) + " listed with reference " + in_quotes(reference) +
-                                                     ", but without a reference on line " + std::to_string(it->second));
+                return fail("query " + in_quotes(query) + " listed with reference " + in_quotes(reference) +
+                            ", but without a reference on " + line_text(it->second));
             const auto [it, inserted] = pair_line.emplace(pair_key(query, reference), r.line);
             if (!inserted)
-                return csv_error(source, r.line, "pair (" + query + ", " + reference + ") repeated (first on line " +
-                                                     std::to_string(it->second) + ")");
+                return fail("pair (" + query + ", " + reference + ") repeated (first on " + line_text(it->second) + ")");
             first_reference.emplace(query, std::make_pair(reference, r.line));
             truth.pairs.push_back(GroundTruthPair{query, reference});
         }

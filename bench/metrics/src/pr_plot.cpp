@@ -12,7 +12,7 @@
 namespace neardup::bench {
 namespace {
 
-// Tableau 10 (BGR): distinct to most readers, colour-blind included, and still apart when printed grey.
+// Tableau 10 (BGR): ten colours most readers tell apart; an eleventh method repeats the first colour.
 constexpr std::array<std::array<int, 3>, 10> kPalette{{{180, 119, 31},  {14, 127, 255}, {44, 160, 44},
                                                        {40, 39, 214},   {189, 103, 148}, {75, 86, 140},
                                                        {194, 119, 227}, {127, 127, 127}, {34, 189, 188},
@@ -67,8 +67,10 @@ void dashed_line(cv::Mat& img, cv::Point a, cv::Point b, const cv::Scalar& colou
     const double length = std::hypot(b.x - a.x, b.y - a.y);
     for (double s = 0; s < length; s += 2 * kDash) {
         const double e = std::min(s + kDash, length);
-        const cv::Point p(a.x + static_cast<int>((b.x - a.x) * s / length), a.y + static_cast<int>((b.y - a.y) * s / length));
-        const cv::Point q(a.x + static_cast<int>((b.x - a.x) * e / length), a.y + static_cast<int>((b.y - a.y) * e / length));
+        const auto along = [&](double d) {
+            return cv::Point(a.x + static_cast<int>((b.x - a.x) * d / length), a.y + static_cast<int>((b.y - a.y) * d / length));
+        };
+        const cv::Point p = along(s), q = along(e);
         cv::line(img, p, q, colour, 1, cv::LINE_AA);
     }
 }
@@ -117,7 +119,8 @@ void draw_curve(cv::Mat& img, const Frame& f, const MethodMetrics& m, const cv::
     }
     if (points.size() == 1) cv::circle(img, points[0], 2, colour, cv::FILLED, cv::LINE_AA);
     if (points.size() > 1) cv::polylines(img, points, false, colour, 2, cv::LINE_AA);
-    if (m.at_p90.point) cv::circle(img, f.at(m.at_p90.point->recall, m.at_p90.point->precision), 7, colour, 2, cv::LINE_AA);
+    if (m.at_p90.point)
+        cv::circle(img, f.at(m.at_p90.point->recall, m.at_p90.point->precision), 7, colour, 2, cv::LINE_AA);
     if (m.at_p99.point)
         cv::circle(img, f.at(m.at_p99.point->recall, m.at_p99.point->precision), 5, colour, cv::FILLED, cv::LINE_AA);
 }
@@ -140,7 +143,8 @@ std::vector<std::string> legend_labels(const Report& report, int name_budget) {
         char ap[32];
         std::snprintf(ap, sizeof ap, "  muAP %.4f", m.micro_ap);
         std::string name = m.method;
-        while (name.size() > 4 && text_width(name, kLegendScale) > name_budget) name = name.substr(0, name.size() - 4) + "...";
+        while (name.size() > 4 && text_width(name, kLegendScale) > name_budget)
+            name = name.substr(0, name.size() - 4) + "...";
         labels.push_back(name + ap);
     }
     return labels;
@@ -179,13 +183,15 @@ std::vector<std::uint8_t> render_pr_plot_png(const Report& report, const PrPlotO
     cv::Mat img(options.height, options.width, CV_8UC3, cv::Scalar(255, 255, 255));
     // Left: tick labels and the y label; right: the P= guide labels, then the legend; bottom: x labels.
     constexpr int kLeft = 90, kGuideLabels = 60, kRight = 15, kTop = 55, kBottom = 75;
-    const std::vector<std::string> labels = legend_labels(report, std::max(options.width / 8, options.width / 3 - text_width("  muAP 0.0000", kLegendScale)));
+    const int name_budget = std::max(options.width / 8, options.width / 3 - text_width("  muAP 0.0000", kLegendScale));
+    const std::vector<std::string> labels = legend_labels(report, name_budget);
     const int legend = report.methods.empty() ? 0 : legend_width(labels);
     const Frame frame{cv::Rect(kLeft, kTop, options.width - kLeft - kGuideLabels - legend - kRight,
                                options.height - kTop - kBottom)};
     draw_axes(img, frame, report);
     for (std::size_t k = 0; k < report.methods.size(); ++k) draw_curve(img, frame, report.methods[k], colour_of(k));
-    if (!report.methods.empty()) draw_legend(img, {frame.area.x + frame.area.width + kGuideLabels, frame.area.y}, labels);
+    if (!report.methods.empty())
+        draw_legend(img, {frame.area.x + frame.area.width + kGuideLabels, frame.area.y}, labels);
 
     std::vector<std::uint8_t> png;
     if (!cv::imencode(".png", img, png)) throw std::runtime_error("render_pr_plot_png: PNG encoding failed");
