@@ -1,0 +1,160 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "generated_photos.hpp"
+#include "neardup/datasets/offline_benchmark.hpp"
+#include "neardup/datasets/public_sets.hpp"
+
+using namespace neardup::datasets;
+using neardup::test::TempDir;
+
+namespace {
+
+// 24 generated photos (two of them one object), written once per test into `dir`.
+std::vector<SourceEntry> generated_sources(const std::filesystem::path& dir) {
+    std::vector<SourceEntry> out;
+    for (int i = 0; i < 24; ++i) {
+        const auto p = dir / ("photo" + std::to_string(i) + ".jpg");
+        neardup::test::write_image(p, neardup::test::photo_like(320 + 8 * i, 240, 100 + i));
+        out.push_back({"generated", "1", "gen", SourceRole::photo, i < 2 ? "pair" : "", p});
+    }
+    for (int i = 0; i < 4; ++i) {
+        const auto p = dir / ("sky" + std::to_string(i) + ".png");
+        neardup::test::write_image(p, neardup::test::photo_like(200, 200, 500 + i));
+        out.push_back({"generated-sky", "2", "sky", SourceRole::distractor, "", p});
+    }
+    return out;
+}
+
+BenchmarkConfig small_config() {
+    BenchmarkConfig c;
+    c.target_queries = 40;
+    c.hard_negative_variants = 2;
+    c.tile_pool = 3;
+    c.command = "test";
+    return c;
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::vector<std::vector<std::string>> rows;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::vector<std::string> f;
+        std::string field;
+        std::istringstream s(line);
+        while (std::getline(s, field, ',')) f.push_back(field);
+        if (!line.empty() && line.back() == ',') f.emplace_back();
+        rows.push_back(f);
+    }
+    return rows;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("the offline benchmark writes the agreed layout, consistent with itself") {
+    TempDir dir("offline");
+    const auto sources = generated_sources(dir.path() / "src");
+    const auto out = dir.path() / "out";
+    const BuildSummary s = build_offline_benchmark(sources, small_config(), out);
+    CHECK_FALSE(s.up_to_date);
+    CHECK(s.queries == 40);
+    CHECK(s.hard_negatives == 2);  // one hard-negative photo (the pair's second) x 2 variants
+
+    const auto gt = read_csv(out / "ground_truth.csv");
+    const auto qs = read_csv(out / "queries.csv");
+    const auto hn = read_csv(out / "hard_negatives.csv");
+    REQUIRE(gt.at(0) == std::vector<std::string>{"query_id", "reference_id"});
+    REQUIRE(qs.at(0) == std::vector<std::string>{"query_id", "source_id", "in_index", "family", "edits"});
+    REQUIRE(hn.at(0) == std::vector<std::string>{"query_id", "related_reference_id"});
+    REQUIRE(gt.size() == 41);
+    REQUIRE(qs.size() == 41);
+    REQUIRE(hn.size() == 3);
+
+    std::set<std::string> references;
+    for (const auto& e : std::filesystem::directory_iterator(out / "references")) references.insert(e.path().stem().string());
+    CHECK(references.size() == s.references);
+    std::map<std::string, int> families;
+    std::set<std::string> hard;
+    for (const auto& row : hn) if (row[0] != "query_id") hard.insert(row[0]);
+    for (std::size_t i = 1; i < qs.size(); ++i) {
+        const auto& q = qs[i];
+        REQUIRE(q.size() == 5);
+        const std::string& id = q[0];
+        INFO(id << " " << q[3] << " " << q[4]);
+        CHECK(gt[i][0] == id);
+        CHECK(std::filesystem::exists(out / "queries" / (id + ".jpg")));
+        CHECK(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos);
+        const bool in_index = q[2] == "1";
+        // in_index <=> the ground truth names the source, and the source is an indexed reference.
+        CHECK(in_index == !gt[i][1].empty());
+        if (in_index) {
+            CHECK(gt[i][1] == q[1]);
+            CHECK(references.count(q[1]) == 1);
+        } else {
+            CHECK(references.count(q[1]) == 0);  // an unindexed original never sits in the index
+        }
+        CHECK(edit_family_from_string(q[3]).has_value());
+        CHECK(hard.count(id) == (q[3] == "hard_negative" ? 1u : 0u));
+        if (q[3] == "hard_negative") CHECK(q[4].rfind("hard_negative+", 0) == 0);
+        else CHECK(q[4].find(q[3]) != std::string::npos);
+        ++families[q[3]];
+    }
+    for (const auto& row : hn)
+        if (row[0] != "query_id") CHECK(references.count(row[1]) == 1);
+    for (const EditFamily f : kEditFamilies) CHECK(families[std::string(to_string(f))] >= 2);
+
+    const auto manifest = nlohmann::json::parse(slurp(out / "manifest.json"));
+    CHECK(manifest["seed"] == small_config().seed);
+    CHECK(manifest["counts"]["queries"] == 40);
+    CHECK(manifest["source_packages"]["generated"]["version"] == "1");
+    CHECK(std::filesystem::file_size(out / "contact_sheet.png") > 1000);
+
+    // The loader for the layout reads it back.
+    const LoadedDataset d = load_offline_benchmark(out);
+    CHECK(d.queries.size() == 40);
+    CHECK(d.references.size() == s.references);
+    CHECK(d.ground_truth.size() == static_cast<std::size_t>(s.in_index));
+
+    SECTION("a second run with the same sources and config writes nothing") {
+        const auto before = std::filesystem::last_write_time(out / "manifest.json");
+        const BuildSummary again = build_offline_benchmark(sources, small_config(), out);
+        CHECK(again.up_to_date);
+        CHECK(again.queries == 40);
+        CHECK(std::filesystem::last_write_time(out / "manifest.json") == before);
+    }
+    SECTION("another seed is another benchmark, and rebuilds") {
+        BenchmarkConfig c = small_config();
+        c.seed = 7;
+        CHECK_FALSE(build_offline_benchmark(sources, c, out).up_to_date);
+        CHECK(nlohmann::json::parse(slurp(out / "manifest.json"))["seed"] == 7);
+    }
+}
+
+TEST_CASE("the same seed gives byte-identical benchmarks") {
+    TempDir dir("offline-repro");
+    const auto sources = generated_sources(dir.path() / "src");
+    build_offline_benchmark(sources, small_config(), dir.path() / "one");
+    build_offline_benchmark(sources, small_config(), dir.path() / "two");
+    CHECK(slurp(dir.path() / "one" / "queries.csv") == slurp(dir.path() / "two" / "queries.csv"));
+    CHECK(slurp(dir.path() / "one" / "ground_truth.csv") == slurp(dir.path() / "two" / "ground_truth.csv"));
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "one" / "queries"))
+        CHECK(slurp(e.path()) == slurp(dir.path() / "two" / "queries" / e.path().filename()));
+}
+
+TEST_CASE("planning refuses too few photos") {
+    std::vector<SourceEntry> few;
+    for (int i = 0; i < 5; ++i) few.push_back({"p", "1", "p", SourceRole::photo, "", "/x" + std::to_string(i)});
+    CHECK_THROWS_WITH(plan_benchmark(few, BenchmarkConfig{}), "plan_benchmark: 5 usable photos after screening; at least 6 are needed");
+}
