@@ -71,7 +71,7 @@ tmp_list=$(mktemp)
 trap 'rm -f "$tmp_list"' EXIT
 updated=0
 while IFS=$'\t' read -r pkg prefix role folder filters; do
-  deb=$(ls "$cache/debs/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
+  deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
   if [[ -z "$deb" ]]; then
     echo "build-offline-benchmark: downloading $pkg" >&2
     if ! (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1); then
@@ -83,7 +83,7 @@ while IFS=$'\t' read -r pkg prefix role folder filters; do
       fi
       (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1) || { echo "build-offline-benchmark: WARNING: $pkg unavailable, skipped" >&2; continue; }
     fi
-    deb=$(ls "$cache/debs/${pkg}"_*.deb | head -n1)
+    deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
   fi
   version=$(dpkg-deb -f "$deb" Version)
   dest="$cache/root/$pkg"
@@ -93,8 +93,8 @@ while IFS=$'\t' read -r pkg prefix role folder filters; do
     touch "$dest/.unpacked-$version"
   fi
   [[ -d "$dest/$folder" ]] || { echo "build-offline-benchmark: WARNING: $pkg has no $folder, skipped" >&2; continue; }
-  # shellcheck disable=SC2086  # the filters are find(1) words
-  set -f
+  set -f  # the filters are find(1) words: split them, but expand no glob
+  # shellcheck disable=SC2086
   find "$dest/$folder" -type f $filters | LC_ALL=C sort | while read -r f; do
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$pkg" "$version" "$prefix" "$role" "$(group_of "$f")" "$f"
   done >> "$tmp_list"

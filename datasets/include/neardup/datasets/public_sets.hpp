@@ -33,8 +33,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// INRIA Copydays: originals `<root>/original/NNNN00.jpg`; every other image below `<root>` (the attack folders:
-// `jpegqual/<quality>/`, `crops/<percent>/`, `strong/`) is a query of the original of its block (name / 100).
+// INRIA Copydays: originals `<root>/original/NNNN00.jpg`; every other image below `<root>` (whatever folders the
+// attack archives unpack to: jpegqual/<quality>/, the crops, the strong attacks) is a query of the original of
+// its block (name / 100).
 // Query ids are the path below root with '/' as '_', without extension ("crops_50_200000").
 LoadedDataset load_copydays(const std::filesystem::path& root);
 
