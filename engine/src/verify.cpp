@@ -55,9 +55,11 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         rp.push_back(reference.position(m.trainIdx));
     }
     out.correspondences = static_cast<int>(qp.size());
-    if (qp.size() < 5) return out;
+    // Fewer correspondences than this cannot reach a score worth reporting; skipping RANSAC on them is
+    // what keeps verification of unrelated candidates cheap.
+    if (out.correspondences < options.min_correspondences) return out;
     std::vector<unsigned char> mask;
-    const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, 2000, 0.995);
+    const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, options.ransac_iterations, 0.995);
     if (h.empty()) return out;
     const cv::Point2f centre(query.frame_width / 2.0f, query.frame_height / 2.0f);
     const double scale = local_area_scale(h, centre);
@@ -96,7 +98,8 @@ MatchEvidence compare(const QuerySignature& query, const Signature& reference, c
     e.pdq_quality = std::min(q.pdq.quality, reference.pdq.quality);
     const cv::Size ref_size(static_cast<int>(reference.width), static_cast<int>(reference.height));
     e.geometry = verify_geometry(q.features, reference.features, ref_size, options);
-    if (!query.mirrored_features.keypoints.empty()) {
+    // A copy that verifies strongly as is needs no mirrored check.
+    if (!query.mirrored_features.keypoints.empty() && e.geometry.inliers < options.skip_mirror_inliers) {
         GeometricMatch mirrored = verify_geometry(query.mirrored_features, reference.features, ref_size, options);
         mirrored.mirrored = true;
         if (mirrored.inliers > e.geometry.inliers) e.geometry = mirrored;

@@ -158,6 +158,7 @@ IndexSummary run_index_job(store::Store& store, const std::vector<IndexInput>& i
                 if (batch.size() >= options.batch_size || pending_events.size() >= 4 * options.batch_size) flush();
             }));
     flush();
+    store.optimise();
     store.save_snapshot();
     return summary;
 }

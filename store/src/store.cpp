@@ -158,6 +158,12 @@ bool Store::remove(const std::string& key) {
 
 std::optional<CatalogEntry> Store::get(const std::string& key) const { return catalog_->find_active(key); }
 
+std::optional<Signature> Store::signature(const std::string& key) const {
+    const auto entry = catalog_->find_active(key);
+    if (!entry) return std::nullopt;
+    return decode_signature_or_throw(entry->id, catalog_->signature(entry->id));
+}
+
 Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes, const SearchOptions& options) const {
     auto query = extractor_.compute_query(bytes);
     if (!query) return query.error();
@@ -205,6 +211,12 @@ std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOp
     });
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
     return hits;
+}
+
+void Store::optimise() {
+    std::lock_guard writer(write_mutex_);
+    std::unique_lock lock(mutex_);
+    descriptors_.optimise();
 }
 
 void Store::save_snapshot() {

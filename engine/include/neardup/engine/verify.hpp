@@ -25,6 +25,12 @@ struct VerifyOptions {
     double ransac_pixels = 6.0;
     // A transform that shrinks or enlarges area beyond this factor is not an edit a listing makes.
     double max_area_scale = 64.0;
+    // Ratio-test survivors needed before RANSAC runs at all (a match needs well over this many inliers).
+    int min_correspondences = 8;
+    // RANSAC's iteration cap; it stops far earlier once a good model is found.
+    int ransac_iterations = 1000;
+    // Direct verification with at least this many inliers skips the mirrored check.
+    int skip_mirror_inliers = 40;
 };
 
 // Ratio-tested one-to-one matches, then a RANSAC homography with sanity checks. Returns zero inliers

@@ -102,10 +102,14 @@ public:
 
     bool remove(const std::string& key);
     std::optional<CatalogEntry> get(const std::string& key) const;
+    // The stored signature of the active image under `key`.
+    std::optional<Signature> signature(const std::string& key) const;
 
     Result<std::vector<SearchHit>> search(std::span<const std::uint8_t> bytes, const SearchOptions& options = {}) const;
     std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}) const;
 
+    // Reorganises the descriptor index for its size (inverted file past a threshold); call after bulk adds.
+    void optimise();
     // Writes the FAISS indexes next to the catalog (atomic: a crash leaves the previous snapshot).
     void save_snapshot();
     // Drops deleted rows from the catalog for good and rebuilds the indexes. Returns rows removed.

@@ -1,0 +1,164 @@
+// Quality of every method side by side on one benchmark, in one run: OpenCV pHash, PDQ, PDQ with its
+// dihedral variants, and the neardup matcher (PDQ + ORB candidates, RANSAC verification, calibrated score).
+// Also reports index build throughput and query latency (decode + signature, and search alone).
+//
+//   bench_quality --data DIR [--out DIR] [--max-queries N]
+//   DIR holds references/, queries/, ground_truth.csv, queries.csv and hard_negatives.csv (datasets/README.md).
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "neardup/bench/ground_truth_csv.hpp"
+#include "neardup/bench/metrics.hpp"
+#include "neardup/bench/report.hpp"
+#include "neardup/bench/report_files.hpp"
+#include "neardup/bench/report_markdown.hpp"
+#include "neardup/indexer/image_files.hpp"
+#include "neardup/indexer/index_job.hpp"
+#include "neardup/store/store.hpp"
+
+using namespace neardup;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Decision thresholds of the baselines, from their own documentation: PDQ's reference suggests 31 bits of
+// 256; for the 64-bit pHash, 8 bits is the common choice (an eighth of the bits, like PDQ's).
+constexpr int kPdqMatchBits = 31;
+constexpr int kPhashMatchBits = 8;
+constexpr int kBaselineTop = 10;  // candidates per query kept for the baselines, as for the matcher
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5));
+    return v[i];
+}
+
+struct RefHashes {
+    std::string key;
+    Hash256 pdq;
+    Hash64 phash;
+};
+
+// The `top` references nearest by `distance`, as predictions scored 1 - distance / bits.
+template <class Distance>
+void nearest(const std::string& query_id, const std::vector<RefHashes>& refs, int bits, int match_bits, Distance distance,
+             std::vector<bench::Prediction>& out) {
+    std::vector<std::pair<int, std::size_t>> d(refs.size());
+    for (std::size_t i = 0; i < refs.size(); ++i) d[i] = {distance(refs[i]), i};
+    const std::size_t k = std::min<std::size_t>(kBaselineTop, d.size());
+    std::partial_sort(d.begin(), d.begin() + k, d.end());
+    for (std::size_t i = 0; i < k; ++i)
+        out.push_back({query_id, refs[d[i].second].key, 1.0f - static_cast<float>(d[i].first) / bits, d[i].first <= match_bits});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"neardup quality benchmark"};
+    std::string data, out = "bench-out/quality";
+    std::size_t max_queries = 0;
+    app.add_option("--data", data, "benchmark folder")->required()->check(CLI::ExistingDirectory);
+    app.add_option("--out", out, "report folder (the index is built in <out>/db)")->capture_default_str();
+    app.add_option("--max-queries", max_queries, "evaluate only the first N queries (0 = all)");
+    CLI11_PARSE(app, argc, argv);
+    std::string command;
+    for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+    const std::filesystem::path dir(data);
+
+    const auto hard = dir / "hard_negatives.csv";
+    auto truth = bench::read_benchmark_truth(dir / "ground_truth.csv", dir / "queries.csv",
+                                             std::filesystem::exists(hard) ? std::optional(hard) : std::nullopt);
+    if (!truth) {
+        std::cerr << truth.error().message << '\n';
+        return 1;
+    }
+    bench::BenchmarkTruth t = truth.value();
+
+    // Index the references from scratch.
+    const std::filesystem::path db = std::filesystem::path(out) / "db";
+    std::filesystem::remove_all(db);
+    std::filesystem::create_directories(out);
+    store::Store store(db);
+    const auto ref_files = indexer::collect_image_files({(dir / "references").string()}).files;
+    const auto index_start = Clock::now();
+    const auto summary = indexer::run_index_job(store, indexer::inputs_from_files(ref_files, {}), {}, [](const auto&) {});
+    const double index_s = ms_since(index_start) / 1000;
+    std::cerr << "indexed " << summary.added << " references (" << summary.failed << " failed) in " << index_s << " s\n";
+
+    std::vector<RefHashes> refs;
+    for (const auto& f : ref_files)
+        if (auto s = store.signature(f.stem().string())) refs.push_back({f.stem().string(), s->pdq.hash, s->phash});
+
+    auto query_files = indexer::collect_image_files({(dir / "queries").string()}).files;
+    if (max_queries > 0 && query_files.size() > max_queries) {
+        query_files.resize(max_queries);
+        std::vector<std::string> kept;
+        for (const auto& f : query_files) kept.push_back(f.stem().string());
+        // Keep the ground truth to the evaluated queries, so recall is not charged for queries never asked.
+        auto& gt = t.ground_truth;
+        std::erase_if(gt.pairs, [&](const auto& p) { return std::find(kept.begin(), kept.end(), p.query_id) == kept.end(); });
+        std::erase_if(gt.query_ids, [&](const auto& q) { return std::find(kept.begin(), kept.end(), q) == kept.end(); });
+    }
+    bench::MethodPredictions phash{"phash (OpenCV)", {}}, pdq{"pdq", {}}, pdq_dihedral{"pdq + dihedral", {}},
+        matcher{"neardup (pdq + orb + ransac)", {}};
+    std::vector<double> signature_ms, search_ms;
+    std::size_t failed_queries = 0;
+    store::SearchOptions options;
+    options.top = kBaselineTop;
+    for (std::size_t i = 0; i < query_files.size(); ++i) {
+        const std::string qid = query_files[i].stem().string();
+        const auto bytes = indexer::read_file(query_files[i], 64ull << 20);
+        if (!bytes) { ++failed_queries; continue; }
+        auto t0 = Clock::now();
+        auto q = store.extractor().compute_query(bytes.value());
+        signature_ms.push_back(ms_since(t0));
+        if (!q) { ++failed_queries; continue; }
+        t0 = Clock::now();
+        const auto hits = store.search(q.value(), options);
+        search_ms.push_back(ms_since(t0));
+        for (const auto& h : hits) matcher.predictions.push_back({qid, h.key, static_cast<float>(h.score), h.match});
+        const Signature& s = q.value().signature;
+        nearest(qid, refs, 64, kPhashMatchBits, [&](const RefHashes& r) { return hamming_distance(s.phash, r.phash); }, phash.predictions);
+        nearest(qid, refs, 256, kPdqMatchBits, [&](const RefHashes& r) { return hamming_distance(s.pdq.hash, r.pdq); }, pdq.predictions);
+        nearest(qid, refs, 256, kPdqMatchBits, [&](const RefHashes& r) {
+            int best = 256;
+            for (const auto& v : s.pdq_dihedral) best = std::min(best, hamming_distance(v, r.pdq));
+            return best;
+        }, pdq_dihedral.predictions);
+        if ((i + 1) % 100 == 0) std::cerr << "queried " << (i + 1) << "/" << query_files.size() << "\n";
+    }
+
+    bench::Report report;
+    report.title = "neardup quality";
+    report.dataset = dir.filename().string() + ": " + std::to_string(refs.size()) + " references, " +
+                     std::to_string(query_files.size()) + " queries";
+    report.command = command;
+    report.machine = std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
+    for (auto* m : {&phash, &pdq, &pdq_dihedral, &matcher}) report.methods.push_back(bench::evaluate(t, *m));
+    const auto files = bench::write_report_files(report, out, "quality");
+    if (!files) {
+        std::cerr << files.error().message << '\n';
+        return 1;
+    }
+    std::cout << bench::report_to_markdown(report) << "\n";
+    std::cout << "## Speed (same run)\n\n| figure | value |\n|---|---:|\n"
+              << cv::format("| references indexed | %zu in %.1f s = %.1f images/s (2 cores) |\n", summary.added, index_s, summary.added / index_s)
+              << cv::format("| query decode + signature, p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n", percentile(signature_ms, 0.5),
+                            percentile(signature_ms, 0.95), percentile(signature_ms, 0.99))
+              << cv::format("| query search (candidates + verification), p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n",
+                            percentile(search_ms, 0.5), percentile(search_ms, 0.95), percentile(search_ms, 0.99))
+              << cv::format("| failed queries | %zu |\n", failed_queries);
+    std::cout << "\nReport: " << files.value().markdown.string() << ", " << files.value().json.string() << ", "
+              << files.value().plot_png.string() << "\n";
+    return 0;
+}
