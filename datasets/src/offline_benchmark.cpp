@@ -19,7 +19,7 @@ namespace neardup::datasets {
 namespace {
 
 // Bump when the output for the same inputs changes (edits, layout, ids), so cached builds are redone.
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 constexpr int kReferenceJpegQuality = 92;
 constexpr int kContactSheetPerFamily = 3;
 constexpr int kContactSheetTile = 220;
@@ -118,9 +118,11 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
     const int hn_queries = static_cast<int>(hard_negative_sources.size()) * std::max(1, config.hard_negative_variants);
     const int edit_queries = std::max(static_cast<int>(kEditFamilies.size()), config.target_queries - hn_queries);
     const int qa = edit_queries / 2, qb = edit_queries - qa;
-    // 40 % of the photos each side keeps a fifth as plain distractors: sources can carry several queries.
-    const std::size_t a_count = std::min<std::size_t>(static_cast<std::size_t>(qa), std::max<std::size_t>(1, m * 2 / 5));
-    const std::size_t b_count = std::min<std::size_t>(static_cast<std::size_t>(qb), std::max<std::size_t>(1, m * 2 / 5));
+    // Half the photos are indexed originals with queries and 35 % unindexed originals; the rest are indexed
+    // distractors. Photos are the scarce input (the Debian sources give ~630), so a source carries several
+    // queries; indexed originals get the larger share because they are what recall is measured on.
+    const std::size_t a_count = std::min<std::size_t>(static_cast<std::size_t>(qa), std::max<std::size_t>(1, m / 2));
+    const std::size_t b_count = std::min<std::size_t>(static_cast<std::size_t>(qb), std::max<std::size_t>(1, m * 7 / 20));
     std::vector<std::size_t> a(usable.begin() + static_cast<std::ptrdiff_t>(pool), usable.begin() + static_cast<std::ptrdiff_t>(pool + a_count));
     std::vector<std::size_t> b(usable.begin() + static_cast<std::ptrdiff_t>(pool + a_count),
                                usable.begin() + static_cast<std::ptrdiff_t>(std::min(usable.size(), pool + a_count + b_count)));
