@@ -43,7 +43,7 @@ fi
 # distractor (indexed only). endless-sky-high-dpi holds the same land photos at 2x: never use it beside these.
 sources_spec() {
   cat <<'EOF'
-tuxpaint-stamps-default	tux	cutout	usr/share/tuxpaint/stamps	-name *.png ! -name *_mirror.png ! -path */symbols/* ! -path */cartoon/* ! -path */seasonal/* ! -path */roadsigns/*
+tuxpaint-stamps-default	tux	cutout	usr/share/tuxpaint/stamps	-name *.png ! -name *_mirror.png ! -path */symbols/* ! -path */cartoon/* ! -path */seasonal/* ! -path */roadsigns/* ! -path */space/planets/* -regextype posix-extended ! -regex .*/(bee|fly|button|feathered_hat|tophat|tooth|eye|checkeredflag|inukshuk-outline|chineseJunk)\.png
 endless-sky-data	esky	photo	usr/share/games/endless-sky/images/land	-name *.jpg
 krank	krank	photo	usr/share/games/krank/levels/unera-backgrounds	-name *.jpg
 opencv-doc	ocv	photo	usr/share/doc/opencv-doc/examples/data	-regextype posix-extended -regex .*/(aero1|aero3|aloeL|apple|baboon|board|box|box_in_scene|building|butterfly|fruits|graf1|graf3|home|leuvenA|leuvenB|lena|messi5|orange|squirrel_cls|starry_night|stuff|ela_original)\.(jpg|png)
@@ -53,7 +53,8 @@ lomiri-wallpapers-16.04	lomiri	photo	usr/share/backgrounds	-name *.jpg ! -name a
 EOF
 }
 # Different photos of one object (opencv-doc): the first of each pair is indexed, the other a hard negative.
-# Left out by eye: HappyFish (a drawing), aloeR (the stereo twin of aloeL: a near-exact repeat, not a
+# Left out by eye: tuxpaint's space/planets/ (renders) and ten drawings that pass the flatness test (line art
+# and gradient fills: bee, fly, button, hats, tooth, eye, flag, an outline, a junk); HappyFish (a drawing), aloeR (the stereo twin of aloeL: a near-exact repeat, not a
 # different photo), left*/right* (calibration chessboards), and lomiri's analogpattern (abstract art).
 group_of() {
   case "$(basename "$1")" in

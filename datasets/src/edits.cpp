@@ -125,15 +125,18 @@ cv::Mat cover(const cv::Mat& img, cv::Size box) {
     return scaled(roi).clone();
 }
 
+// A colour halfway to a light grey: the muted tones of backdrops, not the saturated ones of banners.
+cv::Scalar muted_colour(Rng& rng) { return (random_colour(rng) + cv::Scalar::all(200)) * 0.5; }
+
 // A flat or two-colour gradient canvas.
 cv::Mat plain_background(cv::Size size, Rng& rng) {
     cv::Mat bg(size, CV_8UC3);
-    const cv::Scalar a = chance(rng, 0.5) ? light_colour(rng) : random_colour(rng);
+    const cv::Scalar a = chance(rng, 0.5) ? light_colour(rng) : muted_colour(rng);
     if (chance(rng, 0.4)) {
         bg.setTo(a);
         return bg;
     }
-    const cv::Scalar b = random_colour(rng);
+    const cv::Scalar b = muted_colour(rng);
     const bool vertical = chance(rng, 0.5);
     for (int y = 0; y < size.height; ++y)
         for (int x = 0; x < size.width; ++x) {
