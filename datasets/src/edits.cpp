@@ -368,7 +368,7 @@ EditStep rotate_small(const cv::Mat& img, Rng& rng) {
         cv::Mat rot = cv::getRotationMatrix2D({img.cols / 2.0f, img.rows / 2.0f}, angle, 1.0);
         rot.at<double>(0, 2) += (size.width - img.cols) / 2.0;
         rot.at<double>(1, 2) += (size.height - img.rows) / 2.0;
-        const cv::Scalar fill = chance(rng, 0.6) ? cv::Scalar(255, 255, 255) : random_colour(rng);
+        const cv::Scalar fill = chance(rng, 0.6) ? cv::Scalar(255, 255, 255) : muted_colour(rng);
         cv::warpAffine(img, out, rot, size, cv::INTER_LINEAR, cv::BORDER_CONSTANT, fill);
     } else {  // rotated, then cropped to the largest centred rectangle free of corners
         cv::Mat rot = cv::getRotationMatrix2D({img.cols / 2.0f, img.rows / 2.0f}, angle, 1.0);
@@ -401,7 +401,7 @@ EditStep perspective(const cv::Mat& img, Rng& rng) {
     }
     const cv::Mat m = cv::getPerspectiveTransform(src.data(), dst.data());
     cv::Mat out;
-    const cv::Scalar fill = chance(rng, 0.5) ? cv::Scalar(255, 255, 255) : random_colour(rng);
+    const cv::Scalar fill = chance(rng, 0.5) ? cv::Scalar(255, 255, 255) : muted_colour(rng);
     cv::warpPerspective(img, out, m, img.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, fill);
     return {out, "perspective:" + fmt("%.2f", amount)};
 }
@@ -487,7 +487,7 @@ EditStep collage(const cv::Mat& img, Rng& rng, const EditInputs& inputs) {
     const int W = std::clamp(static_cast<int>(std::max(img.cols, img.rows) * uniform(rng, 1.1, 1.5)), 4 * kMinSide, 1600);
     const int H = chance(rng, 0.5) ? W : W * 3 / 4;
     const int gap = chance(rng, 0.7) ? std::max(2, W / 100) : 0;
-    const cv::Scalar back = chance(rng, 0.7) ? cv::Scalar(255, 255, 255) : random_colour(rng);
+    const cv::Scalar back = chance(rng, 0.7) ? cv::Scalar(255, 255, 255) : muted_colour(rng);
     cv::Mat canvas(H, W, CV_8UC3, back);
     for (std::size_t i = 0; i < layout.size(); ++i) {
         const Cell& c = layout[i];

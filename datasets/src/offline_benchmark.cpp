@@ -19,7 +19,7 @@ namespace neardup::datasets {
 namespace {
 
 // Bump when the output for the same inputs changes (edits, layout, ids), so cached builds are redone.
-constexpr int kFormatVersion = 3;
+constexpr int kFormatVersion = 4;
 constexpr int kReferenceJpegQuality = 92;
 constexpr int kContactSheetPerFamily = 3;
 constexpr int kContactSheetTile = 220;
