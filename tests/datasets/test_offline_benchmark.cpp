@@ -158,3 +158,24 @@ TEST_CASE("planning refuses too few photos") {
     for (int i = 0; i < 5; ++i) few.push_back({"p", "1", "p", SourceRole::photo, "", "/x" + std::to_string(i)});
     CHECK_THROWS_WITH(plan_benchmark(few, BenchmarkConfig{}), "plan_benchmark: 5 usable photos after screening; at least 6 are needed");
 }
+
+TEST_CASE("the small CI benchmark builds from the installed jquery photos") {
+    const auto sources = jquery_example_sources({"/usr/share/doc/libjs-jquery-backstretch/examples",
+                                                 "/usr/share/doc/libjs-jquery-slides/examples"});
+    if (sources.empty()) {
+        WARN("jquery example photos not installed (scripts/install-deps.sh installs them); skipped");
+        return;
+    }
+    TempDir dir("offline-small");
+    BenchmarkConfig c;  // what neardup-make-benchmark --small uses
+    c.target_queries = 60;
+    c.hard_negative_variants = 1;
+    c.tile_pool = 3;
+    const BuildSummary s = build_offline_benchmark(sources, c, dir.path());
+    CHECK(s.queries == 60);
+    CHECK(s.screening.dropped_duplicate == 7);  // 3 extra sizes of each backstretch sample, one repeated slide
+    CHECK(s.hard_negatives == 6);               // six other shots of the indexed shoe
+    for (const EditFamily f : kEditFamilies) CHECK(s.per_family.at(std::string(to_string(f))) >= 3);
+    const LoadedDataset d = load_offline_benchmark(dir.path());
+    CHECK(d.queries.size() == 60);
+}
