@@ -6,12 +6,12 @@
 # Packages are fetched with `apt-get download` and unpacked with `dpkg -x` into the cache (nothing is installed);
 # `apt-get update` runs only when a download fails. A package that cannot be had is skipped with a warning.
 # The build is reproducible (fixed seed) and cached: re-running with the same sources does nothing.
-# --small uses only the installed jquery example photos (no downloads), for tests and demos.
+# --small uses only the installed jquery example photos (no downloads), for tests and demos: bench-out/small/.
 # --review DIR writes contact sheets of the kept and dropped sources instead of building.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out="$repo/bench-out/offline"
+out=""
 cache="$repo/bench-out/packages"
 build_dir="${NEARDUP_DATASETS_BUILD_DIR:-$repo/build/datasets}"
 small=0
@@ -29,6 +29,10 @@ while (($#)); do
   esac
 done
 
+# The CI-sized build gets its own folder so it never replaces the default one.
+if [[ -z "$out" ]]; then
+  if ((small)); then out="$repo/bench-out/small"; else out="$repo/bench-out/offline"; fi
+fi
 tool="$build_dir/datasets/neardup-make-benchmark"
 echo "build-offline-benchmark: building neardup-make-benchmark in $build_dir" >&2
 cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     neardup::datasets::BenchmarkConfig config;
     app.add_option("--sources", sources_list, "tab-separated sources list (package version prefix role group path)");
     app.add_flag("--small", small, "use only the installed jquery example photos (no downloads); a CI-sized build");
-    app.add_option("--out", out, "output folder")->capture_default_str();
+    app.add_option("--out", out, "output folder (default bench-out/offline, with --small bench-out/small)");
     app.add_option("--seed", config.seed, "random seed")->capture_default_str();
     app.add_option("--queries", config.target_queries, "number of queries to aim for")->capture_default_str();
     app.add_option("--references", config.target_references, "most references to index")->capture_default_str();
@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     std::vector<neardup::datasets::SourceEntry> entries;
     try {
         if (small) {
+            if (app.count("--out") == 0) out = "bench-out/small";  // never replaces the default build
             entries = neardup::datasets::jquery_example_sources(kJqueryExamples);
             if (entries.empty()) {
                 std::fprintf(stderr, "neardup-make-benchmark: no photos under the jquery example folders; run scripts/install-deps.sh\n");
