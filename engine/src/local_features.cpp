@@ -20,8 +20,8 @@ std::uint16_t pack_coordinate(float v) {
 // keypoints inside it, then the rest of the budget goes to the strongest left anywhere. Without this, a
 // price tag or watermark (high-contrast text) takes most of the budget and the photo under it is lost.
 void retain_spread(std::vector<cv::KeyPoint>& keypoints, int limit, cv::Size frame) {
-    if (static_cast<int>(keypoints.size()) <= limit) return;
     constexpr int kGrid = 4;
+    if (static_cast<int>(keypoints.size()) <= limit) limit = static_cast<int>(keypoints.size());
     std::sort(keypoints.begin(), keypoints.end(), [](const auto& a, const auto& b) { return a.response > b.response; });
     const int quota = limit / (kGrid * kGrid);
     std::array<int, kGrid * kGrid> taken{};
@@ -43,7 +43,21 @@ void retain_spread(std::vector<cv::KeyPoint>& keypoints, int limit, cv::Size fra
         kept.push_back(k);
     }
     std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.response > b.response; });
-    keypoints = std::move(kept);
+    // Order by rank within the cell, then strength: every prefix of the list is spread over the frame too,
+    // so an index or a search that takes only the first N keypoints still covers the whole picture.
+    std::array<int, kGrid * kGrid> rank{};
+    std::vector<std::pair<int, cv::KeyPoint>> ranked;
+    ranked.reserve(kept.size());
+    for (const auto& k : kept) {  // kept is in descending response within each cell
+        const int cx = std::clamp(static_cast<int>(k.pt.x * kGrid / frame.width), 0, kGrid - 1);
+        const int cy = std::clamp(static_cast<int>(k.pt.y * kGrid / frame.height), 0, kGrid - 1);
+        ranked.emplace_back(rank[cy * kGrid + cx]++, k);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first < b.first : a.second.response > b.second.response;
+    });
+    keypoints.clear();
+    for (auto& [r, k] : ranked) keypoints.push_back(k);
 }
 
 }  // namespace

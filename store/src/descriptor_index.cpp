@@ -37,7 +37,7 @@ DescriptorIndex& DescriptorIndex::operator=(DescriptorIndex&&) noexcept = defaul
 
 void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
     if (features.kind == FeatureKind::sift || descriptor_bytes(features.kind) != kBytes || features.size() == 0) return;
-    // Keypoints are stored strongest first, so the first per_reference are the ones to index.
+    // Keypoints are stored so that every prefix is spread over the image, strongest first within that.
     const std::size_t n = std::min<std::size_t>(features.size(), options_.per_reference);
     std::vector<faiss::IndexBinary::idx_t> ids(n);
     for (std::size_t i = 0; i < n; ++i) ids[i] = (id << kKeypointBits) | static_cast<faiss::IndexBinary::idx_t>(i);
@@ -52,7 +52,9 @@ std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>&
     const int k = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(options_.neighbours, index_->ntotal));
     for (const LocalFeatures* q : queries) {
         if (!q || q->size() == 0 || descriptor_bytes(q->kind) != kBytes || q->kind == FeatureKind::sift) continue;
-        const auto n = static_cast<faiss::IndexBinary::idx_t>(q->size());
+        // Only the strongest descriptors search: the votes of a copy come from them, and search time is
+        // linear in their number.
+        const auto n = static_cast<faiss::IndexBinary::idx_t>(std::min<std::size_t>(q->size(), options_.query_descriptors));
         std::vector<std::int32_t> distances(n * k);
         std::vector<faiss::IndexBinary::idx_t> labels(n * k);
         index_->search(n, q->descriptors.data(), k, distances.data(), labels.data());
@@ -84,13 +86,15 @@ void DescriptorIndex::optimise() {
     const auto* flat = dynamic_cast<const faiss::IndexBinaryFlat*>(map->index);
     if (!flat) return;
     const std::size_t n = static_cast<std::size_t>(map->ntotal);
-    // About sqrt(n) * 4 lists keeps lists short at millions of descriptors (FAISS's rule of thumb).
-    const std::size_t nlist = std::clamp<std::size_t>(static_cast<std::size_t>(4 * std::sqrt(double(n))), 256, 65536);
+    // About 3 sqrt(n) lists: with 8 probes, the centroids compared and the codes scanned per query
+    // descriptor are then about equal (sqrt(n * nprobe)), which minimises their sum.
+    const std::size_t nlist = std::clamp<std::size_t>(static_cast<std::size_t>(3 * std::sqrt(double(n))), 256, 65536);
     auto* quantizer = new faiss::IndexBinaryFlat(kBits);
     auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer, kBits, nlist);
     ivf->own_fields = true;
     ivf->nprobe = std::min<std::size_t>(nlist, static_cast<std::size_t>(options_.nprobe));
-    const std::size_t train_n = std::min<std::size_t>(n, nlist * 64);
+    ivf->cp.niter = 10;  // binary k-means converges in few iterations; training time dominates bulk builds
+    const std::size_t train_n = std::min<std::size_t>(n, nlist * 40);
     std::vector<std::uint8_t> sample(train_n * kBytes);
     std::mt19937_64 rng(42);
     for (std::size_t i = 0; i < train_n; ++i) {

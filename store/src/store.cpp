@@ -178,9 +178,13 @@ std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOp
                                                                     : query.signature.pdq_dihedral;
         for (const auto& n : pdq_.search(variants, options_.pdq_neighbours))
             if (n.distance <= options_.pdq_max_distance && !inactive_.contains(n.id)) candidates.push_back(n.id);
-        const std::vector<const LocalFeatures*> features = {&query.signature.features, &query.mirrored_features};
+        // Mirrored descriptors vote only when the direct ones found no clear candidate: half the
+        // descriptor search for most queries, and a mirrored copy gets few direct votes.
+        auto votes = descriptors_.vote({&query.signature.features}, options_.vote_candidates * 2);
+        if (votes.empty() || votes.front().votes < options_.mirror_vote_below)
+            votes = descriptors_.vote({&query.signature.features, &query.mirrored_features}, options_.vote_candidates * 2);
         std::size_t taken = 0;
-        for (const auto& v : descriptors_.vote(features, options_.vote_candidates * 2)) {
+        for (const auto& v : votes) {
             if (taken >= options_.vote_candidates || v.votes < options_.min_votes) break;
             if (inactive_.contains(v.id)) continue;
             if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) candidates.push_back(v.id);

@@ -21,13 +21,16 @@ struct DescriptorIndexOptions {
     // Neighbours looked up per query descriptor, and the largest Hamming distance that votes (of 256 bits;
     // ORB distances between unrelated descriptors centre near 128, copies mostly fall under 50).
     int neighbours = 5;
+    // Query descriptors that search, strongest first (verification still uses all of them).
+    std::size_t query_descriptors = 256;
     int max_distance = 56;
     // Above this many descriptors the index is an inverted file (IndexBinaryIVF) trained on a sample,
     // probing `nprobe` lists; below it, exact search.
-    // 100k descriptors (about 800 references) is where exact search of a 1024-descriptor query passes
-    // ~50 ms on this machine; IVF with 32 probes is a few ms at any size measured (bench_quality, bench_scale).
+    // 100k descriptors (about 800 references) is where exact search of a query's descriptors passes
+    // ~50 ms on this machine. Debian's FAISS is built without hardware popcount (perf: half of the search
+    // time in libgcc's __popcountdi2), so the probes are few: 8 of sqrt(n) lists.
     std::size_t ivf_threshold = 100'000;
-    int nprobe = 32;
+    int nprobe = 8;
 };
 
 struct Vote {

@@ -36,6 +36,8 @@ struct StoreOptions {
     std::size_t vote_candidates = 24;
     // Minimum votes for a reference to be verified at all (fewer cannot reach a match score).
     int min_votes = 4;
+    // Mirrored query descriptors also vote when the best direct candidate has fewer votes than this.
+    int mirror_vote_below = 20;
 };
 
 struct SearchOptions {
