@@ -43,11 +43,49 @@ Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_wid
 }
 
 Result<QuerySignature> SignatureExtractor::compute_query(std::span<const std::uint8_t> bytes) const {
-    auto decoded = decode_image(bytes, options_.decode);
+    DecodeOptions decode = options_.decode;
+    decode.min_long_side = std::max<std::uint32_t>(decode.min_long_side, options_.query_fine_long_side);
+    auto decoded = decode_image(bytes, decode);
     if (!decoded) return decoded.error();
     const DecodedImage& d = decoded.value();
     return compute_query(d.bgr, d.width, d.height);
 }
+
+namespace {
+
+// Features of a query at two scales (all of the coarse frame's, half as many again from the fine frame),
+// in the coordinates of the larger frame, interleaved so that every prefix holds both. A copy that fills only part of a collage or screenshot is small in the 512 px frame;
+// in the finer frame its keypoints come out at the scale the reference was described at.
+LocalFeatures two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options) {
+    LocalFeatures coarse = extract_local_features(coarse_image, options);
+    if (fine_image.cols <= coarse_image.cols * 5 / 4) return coarse;  // no finer detail to be had
+    options.max_keypoints = std::max(1, options.max_keypoints / 2);
+    options.frame_long_side = std::max(fine_image.cols, fine_image.rows);
+    LocalFeatures fine = extract_local_features(fine_image, options);
+    const float sx = static_cast<float>(fine.frame_width) / std::max<int>(1, coarse.frame_width);
+    const float sy = static_cast<float>(fine.frame_height) / std::max<int>(1, coarse.frame_height);
+    LocalFeatures out;
+    out.kind = fine.kind;
+    out.frame_width = fine.frame_width;
+    out.frame_height = fine.frame_height;
+    const std::size_t row = static_cast<std::size_t>(descriptor_bytes(out.kind));
+    auto take = [&](const LocalFeatures& f, std::size_t i, float scale_x, float scale_y) {
+        PackedKeypoint k = f.keypoints[i];
+        k.x = static_cast<std::uint16_t>(std::min(65535.0f, k.x * scale_x));
+        k.y = static_cast<std::uint16_t>(std::min(65535.0f, k.y * scale_y));
+        out.keypoints.push_back(k);
+        out.descriptors.insert(out.descriptors.end(), f.descriptors.begin() + i * row, f.descriptors.begin() + (i + 1) * row);
+    };
+    // Two coarse keypoints for each fine one, the ratio of their counts.
+    for (std::size_t i = 0; i < std::max(coarse.size(), 2 * fine.size()); i += 2) {
+        if (i < coarse.size()) take(coarse, i, sx, sy);
+        if (i + 1 < coarse.size()) take(coarse, i + 1, sx, sy);
+        if (i / 2 < fine.size()) take(fine, i / 2, 1.0f, 1.0f);
+    }
+    return out;
+}
+
+}  // namespace
 
 QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const {
     SignatureOptions query_options = options_;
@@ -55,10 +93,14 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
     query_options.features.max_keypoints = options_.query_max_keypoints;
     const SignatureExtractor query_extractor(query_options);
     QuerySignature q;
-    q.signature = query_extractor.compute(bgr, full_width, full_height);
-    cv::Mat mirrored;
-    cv::flip(downscale_to(bgr, options_.hash_long_side), mirrored, 1);
-    q.mirrored_features = extract_local_features(mirrored, query_options.features);
+    const cv::Mat coarse = downscale_to(bgr, options_.hash_long_side);
+    q.signature = query_extractor.compute(coarse, full_width, full_height);
+    const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
+    q.signature.features = two_scale_features(coarse, fine, query_options.features);
+    cv::Mat coarse_mirrored, fine_mirrored;
+    cv::flip(coarse, coarse_mirrored, 1);
+    cv::flip(fine, fine_mirrored, 1);
+    q.mirrored_features = two_scale_features(coarse_mirrored, fine_mirrored, query_options.features);
     return q;
 }
 

@@ -89,7 +89,8 @@ TEST_CASE("edited copies are found and unrelated photos are not matched", "[stor
     const cv::Mat dome = photo("dome.jpg"), coffee = photo("coffee.jpg"), pot = photo("pot-holder.jpg");
     const cv::Mat background = photo("sample2_1280.jpg");
     const std::vector<std::tuple<std::string, cv::Mat, std::string>> copies = {
-        {"crop 55%", test::crop_center(dome, 0.55), "dome"},
+        // 70% of each side = 49% of the area, inside the crop family of the benchmark (40-90% of the area).
+        {"crop 70%", test::crop_center(dome, 0.7), "dome"},
         {"mirror", test::mirror(coffee), "coffee"},
         {"price overlay", test::price_overlay(pot), "pot-holder"},
         {"new background", test::on_new_background(dome, background, 0.6), "dome"},
@@ -97,8 +98,8 @@ TEST_CASE("edited copies are found and unrelated photos are not matched", "[stor
         {"mirror + crop", test::crop_center(test::mirror(pot), 0.7), "pot-holder"},
     };
     for (const auto& [what, image, key] : copies) {
-        INFO(what);
         const auto hits = store.search(jpeg(image, 60)).value();
+        INFO(what << ": score " << (hits.empty() ? 0.0 : hits[0].score) << ", inliers " << (hits.empty() ? 0 : hits[0].inliers));
         REQUIRE(!hits.empty());
         CHECK(hits[0].key == key);
         CHECK(hits[0].match);

@@ -55,7 +55,8 @@ public:
         if (!ok()) throw ResultError(std::get<Error>(state_));
         return std::get<T>(state_);
     }
-    T&& value() && {
+    // By value, not T&&: `for (auto& x : f().value())` must not iterate a destroyed temporary.
+    T value() && {
         if (!ok()) throw ResultError(std::get<Error>(state_));
         return std::get<T>(std::move(state_));
     }

@@ -44,8 +44,11 @@ struct SignatureOptions {
     // Hashes are computed on an image whose longer side is at most this (and decoding may use the JPEG
     // DCT-domain reduction down to it). The PDQ reference itself hashes large images at 512 px.
     int hash_long_side = 512;
-    // Keypoints kept for a query (references keep features.max_keypoints).
+    // Keypoints kept for a query in the hash-size frame (references keep features.max_keypoints), and half
+    // as many again from a finer frame of query_fine_long_side, where a copy inside a collage or screenshot
+    // is described at about the scale its reference was.
     int query_max_keypoints = 512;
+    int query_fine_long_side = 1024;
 };
 
 // Computes signatures. Immutable after construction: every method is const and safe to call from many threads.

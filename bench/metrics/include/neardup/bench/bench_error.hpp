@@ -50,7 +50,7 @@ public:
         if (!ok()) throw BenchResultError(std::get<BenchError>(state_));
         return std::get<T>(state_);
     }
-    T&& value() && {
+    T value() && {  // by value: a range-for over f().value() must not dangle
         if (!ok()) throw BenchResultError(std::get<BenchError>(state_));
         return std::get<T>(std::move(state_));
     }
