@@ -94,7 +94,8 @@ void DescriptorIndex::optimise() {
     ivf->own_fields = true;
     ivf->nprobe = std::min<std::size_t>(nlist, static_cast<std::size_t>(options_.nprobe));
     ivf->cp.niter = 10;  // binary k-means converges in few iterations; training time dominates bulk builds
-    const std::size_t train_n = std::min<std::size_t>(n, nlist * 40);
+    // At most 64k training points: k-means cost is points x lists, and beyond this the lists barely move.
+    const std::size_t train_n = std::min<std::size_t>({n, nlist * 40, std::size_t{65536}});
     std::vector<std::uint8_t> sample(train_n * kBytes);
     std::mt19937_64 rng(42);
     for (std::size_t i = 0; i < train_n; ++i) {
