@@ -60,14 +60,21 @@ std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>&
         index_->search(n, q->descriptors.data(), k, distances.data(), labels.data());
         for (faiss::IndexBinary::idx_t i = 0; i < n; ++i) {
             // One vote per query descriptor per reference, however many of its keypoints are near.
-            std::int64_t voted[16];
+            std::int64_t voted[64];
             int nvoted = 0;
+            // A neighbour votes only if clearly nearer than the farthest of the k: a generic descriptor
+            // (an edge, text) has a crowd of neighbours at similar distances and says nothing about which
+            // reference the query copies; a distinctive one stands out from its crowd (Lowe's ratio, taken
+            // against the k-th neighbour because near-duplicate references may hold the first two).
+            const int last = distances[i * k + k - 1];
+            const double limit = labels[i * k + k - 1] < 0 ? options_.max_distance
+                                                            : std::min<double>(options_.max_distance, options_.ratio * last);
             for (int j = 0; j < k; ++j) {
                 const auto label = labels[i * k + j];
-                if (label < 0 || distances[i * k + j] > options_.max_distance) continue;
+                if (label < 0 || distances[i * k + j] > limit) continue;
                 const std::int64_t ref = label >> kKeypointBits;
                 if (std::find(voted, voted + nvoted, ref) != voted + nvoted) continue;
-                if (nvoted < 16) voted[nvoted++] = ref;
+                if (nvoted < 64) voted[nvoted++] = ref;
                 ++votes[ref];
             }
         }

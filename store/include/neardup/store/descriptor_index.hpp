@@ -20,7 +20,11 @@ struct DescriptorIndexOptions {
     int per_reference = 128;
     // Neighbours looked up per query descriptor, and the largest Hamming distance that votes (of 256 bits;
     // ORB distances between unrelated descriptors centre near 128, copies mostly fall under 50).
-    int neighbours = 5;
+    int neighbours = 8;
+    // A neighbour votes only when its distance is at most this fraction of the k-th neighbour's. Measured on
+    // 400 benchmark queries: 0.85 with 8 neighbours gave muAP 0.881 at 38 ms search p50, against 0.867 at
+    // 71 ms for plain 5-NN voting (generic descriptors no longer pull unrelated references into verification).
+    double ratio = 0.85;
     // Query descriptors that search, strongest first (verification still uses all of them).
     std::size_t query_descriptors = 256;
     int max_distance = 56;

@@ -37,7 +37,7 @@ struct StoreOptions {
     // References verified per query from the descriptor votes.
     std::size_t vote_candidates = 24;
     // Minimum votes for a reference to be verified at all (fewer cannot reach a match score).
-    int min_votes = 4;
+    int min_votes = 3;
     // Mirrored query descriptors also vote when the best direct candidate has fewer votes than this.
     int mirror_vote_below = 20;
 };
