@@ -147,3 +147,40 @@ TEST_CASE("a bulk index killed with SIGKILL finishes on re-run with nothing lost
     CHECK(s.pdq_entries == total);  // FAISS agrees with the catalog: no row twice, none missing
     CHECK(store.search(neardup::test::read_bytes(neardup::test::sample_photo("dome.jpg"))).value().at(0).key.rfind("dome-", 0) == 0);
 }
+
+TEST_CASE("manifest indexing with labels, the --errors file, review pictures and stats", "[cli]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string();
+    const auto coffee = neardup::test::sample_photo("coffee.jpg");
+    const auto dome = neardup::test::sample_photo("dome.jpg");
+    {
+        std::ofstream m(dir / "m.csv");
+        m << "key,path,brand\n"
+          << "c1," << coffee.string() << ",acme\n"
+          << "d1," << dome.string() << ",\n"
+          << "gone,missing.jpg,acme\n";
+    }
+    const std::string errors = (dir / "errors.jsonl").string();
+    CHECK(run({"index", "--db", db, "--manifest", (dir / "m.csv").string(), "--errors", errors}).status == 2);
+    std::ifstream in(errors);
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    const auto e = nlohmann::json::parse(line);
+    CHECK(e["key"] == "gone");
+    CHECK(e["error"]["code"] == "io_error");
+    CHECK_FALSE(std::getline(in, line));  // only the one failure
+    const auto stats = nlohmann::json::parse(run({"stats", "--db", db}).out);
+    CHECK(stats["active"] == 2);
+    // The brand label filters, and --draw writes the side-by-side picture of the best match.
+    const auto crop = neardup::test::crop_center(neardup::decode_image(neardup::test::read_bytes(coffee)).value().bgr, 0.8);
+    cv::imwrite((dir / "q.jpg").string(), crop);
+    const auto r = json_lines(run({"query", "--db", db, "--json", "--label", "brand=acme", "--draw", (dir / "review").string(),
+                                   (dir / "q.jpg").string()}).out);
+    REQUIRE(r.size() == 1u);
+    REQUIRE(r[0]["matches"].size() == 1u);  // d1 has no brand label
+    CHECK(r[0]["matches"][0]["key"] == "c1");
+    CHECK(r[0]["matches"][0]["labels"]["brand"] == "acme");
+    const auto picture = cv::imread((dir / "review" / "q__c1.jpg").string());
+    CHECK(picture.rows > 400);
+    CHECK(picture.cols > picture.rows);  // side by side
+}
