@@ -120,14 +120,16 @@ int main(int argc, char** argv) {
         const auto bytes = indexer::read_file(query_files[i], 64ull << 20);
         if (!bytes) { ++failed_queries; continue; }
         auto t0 = Clock::now();
-        auto q = store.extractor().compute_query(bytes.value());
+        const auto decoded = store.extractor().decode_query(bytes.value());
         signature_ms.push_back(ms_since(t0));
-        if (!q) { ++failed_queries; continue; }
+        if (!decoded) { ++failed_queries; continue; }
         t0 = Clock::now();
-        const auto hits = store.search(q.value(), options);
+        const auto hits = store.search_image(decoded.value(), options);
         search_ms.push_back(ms_since(t0));
+        // The baselines hash the whole image, as they would in production.
+        const auto q = store.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
         for (const auto& h : hits) matcher.predictions.push_back({qid, h.key, static_cast<float>(h.score), h.match});
-        const Signature& s = q.value().signature;
+        const Signature& s = q.signature;
         nearest(qid, refs, 64, kPhashMatchBits, [&](const RefHashes& r) { return hamming_distance(s.phash, r.phash); }, phash.predictions);
         nearest(qid, refs, 256, kPdqMatchBits, [&](const RefHashes& r) { return hamming_distance(s.pdq.hash, r.pdq); }, pdq.predictions);
         nearest(qid, refs, 256, kPdqMatchBits, [&](const RefHashes& r) {
@@ -153,9 +155,9 @@ int main(int argc, char** argv) {
     std::cout << bench::report_to_markdown(report) << "\n";
     std::cout << "## Speed (same run)\n\n| figure | value |\n|---|---:|\n"
               << cv::format("| references indexed | %zu in %.1f s = %.1f images/s (2 cores) |\n", summary.added, index_s, summary.added / index_s)
-              << cv::format("| query decode + signature, p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n", percentile(signature_ms, 0.5),
+              << cv::format("| query decode, p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n", percentile(signature_ms, 0.5),
                             percentile(signature_ms, 0.95), percentile(signature_ms, 0.99))
-              << cv::format("| query search (candidates + verification), p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n",
+              << cv::format("| query signature + search (regions included), p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n",
                             percentile(search_ms, 0.5), percentile(search_ms, 0.95), percentile(search_ms, 0.99))
               << cv::format("| failed queries | %zu |\n", failed_queries);
     std::cout << "\nReport: " << files.value().markdown.string() << ", " << files.value().json.string() << ", "

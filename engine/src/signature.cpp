@@ -42,10 +42,14 @@ Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_wid
     return s;
 }
 
-Result<QuerySignature> SignatureExtractor::compute_query(std::span<const std::uint8_t> bytes) const {
+Result<DecodedImage> SignatureExtractor::decode_query(std::span<const std::uint8_t> bytes) const {
     DecodeOptions decode = options_.decode;
     decode.min_long_side = std::max<std::uint32_t>(decode.min_long_side, options_.query_fine_long_side);
-    auto decoded = decode_image(bytes, decode);
+    return decode_image(bytes, decode);
+}
+
+Result<QuerySignature> SignatureExtractor::compute_query(std::span<const std::uint8_t> bytes) const {
+    auto decoded = decode_query(bytes);
     if (!decoded) return decoded.error();
     const DecodedImage& d = decoded.value();
     return compute_query(d.bgr, d.width, d.height);

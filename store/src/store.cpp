@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include "neardup/engine/regions.hpp"
 #include "neardup/engine/signature_codec.hpp"
 
 namespace neardup::store {
@@ -165,9 +166,36 @@ std::optional<Signature> Store::signature(const std::string& key) const {
 }
 
 Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes, const SearchOptions& options) const {
-    auto query = extractor_.compute_query(bytes);
-    if (!query) return query.error();
-    return search(query.value(), options);
+    auto decoded = extractor_.decode_query(bytes);
+    if (!decoded) return decoded.error();
+    return search_image(decoded.value(), options);
+}
+
+std::vector<SearchHit> Store::search_image(const DecodedImage& image, const SearchOptions& options) const {
+    // Every candidate of the whole image, so that region results can merge with them before the cut to top.
+    SearchOptions all = options;
+    all.top = 0;
+    std::vector<SearchHit> hits = search(extractor_.compute_query(image.bgr, image.width, image.height), all);
+    const double threshold = options.threshold.value_or(options_.match_threshold);
+    const bool matched = !hits.empty() && hits.front().score >= threshold;
+    if (options_.search_regions && !matched) {
+        const double scale = static_cast<double>(image.width) / std::max(1, image.bgr.cols);
+        for (const cv::Rect& r : propose_regions(image.bgr)) {
+            const cv::Mat crop = image.bgr(r).clone();
+            const auto region_hits = search(extractor_.compute_query(crop, static_cast<std::uint32_t>(r.width * scale),
+                                                                     static_cast<std::uint32_t>(r.height * scale)), all);
+            for (const auto& h : region_hits) {
+                auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& x) { return x.id == h.id; });
+                if (it == hits.end()) hits.push_back(h);
+                else if (h.score > it->score) *it = h;
+            }
+        }
+        std::sort(hits.begin(), hits.end(), [](const SearchHit& a, const SearchHit& b) {
+            return a.score != b.score ? a.score > b.score : a.key < b.key;
+        });
+    }
+    if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
+    return hits;
 }
 
 std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOptions& options) const {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "neardup/engine/decode.hpp"
 #include "neardup/store/store.hpp"
@@ -96,6 +97,15 @@ TEST_CASE("edited copies are found and unrelated photos are not matched", "[stor
         {"new background", test::on_new_background(dome, background, 0.6), "dome"},
         {"rotate 90", test::rotate_90(coffee), "coffee"},
         {"mirror + crop", test::crop_center(test::mirror(pot), 0.7), "pot-holder"},
+        {"collage", [&] {
+             // dome beside two photos that are not indexed, on a light backdrop with gaps.
+             cv::Mat c(700, 1000, CV_8UC3, cv::Scalar(230, 230, 230));
+             auto tile = [&](const cv::Mat& img, cv::Rect r) { cv::Mat t; cv::resize(img, t, r.size(), 0, 0, cv::INTER_AREA); t.copyTo(c(r)); };
+             tile(dome, cv::Rect(10, 10, 480, 680));
+             tile(background, cv::Rect(505, 10, 485, 330));
+             tile(photo("slide-3.jpg"), cv::Rect(505, 355, 485, 335));
+             return c;
+         }(), "dome"},
     };
     for (const auto& [what, image, key] : copies) {
         const auto hits = store.search(jpeg(image, 60)).value();

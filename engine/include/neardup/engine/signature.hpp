@@ -66,6 +66,8 @@ public:
     // A query's fingerprints: the signature with the eight PDQ variants, up to query_max_keypoints
     // keypoints (a copy may fill only part of a collage or screenshot), and mirrored-image features.
     Result<QuerySignature> compute_query(std::span<const std::uint8_t> bytes) const;
+    // The decode a query needs (large enough for the finer feature frame).
+    Result<DecodedImage> decode_query(std::span<const std::uint8_t> bytes) const;
     QuerySignature compute_query(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const;
 
     // Many images in parallel (oneTBB); result i belongs to input i.

@@ -13,6 +13,7 @@
 
 #include <opencv2/core/types.hpp>
 
+#include "neardup/engine/decode.hpp"
 #include "neardup/engine/error.hpp"
 #include "neardup/engine/signature.hpp"
 #include "neardup/engine/verify.hpp"
@@ -40,6 +41,8 @@ struct StoreOptions {
     int min_votes = 3;
     // Mirrored query descriptors also vote when the best direct candidate has fewer votes than this.
     int mirror_vote_below = 20;
+    // Search the regions of a query (propose_regions) when the whole image matched nothing.
+    bool search_regions = true;
 };
 
 struct SearchOptions {
@@ -109,7 +112,12 @@ public:
     // The stored signature of the active image under `key`.
     std::optional<Signature> signature(const std::string& key) const;
 
+    // Bytes -> decode -> search_image.
     Result<std::vector<SearchHit>> search(std::span<const std::uint8_t> bytes, const SearchOptions& options = {}) const;
+    // The whole image first; when nothing matches, each region that propose_regions finds (collage tiles,
+    // the photo in a screenshot) is searched too, and every reference keeps its best result.
+    std::vector<SearchHit> search_image(const DecodedImage& image, const SearchOptions& options = {}) const;
+    // One query signature, no regions.
     std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}) const;
 
     // Reorganises the descriptor index for its size (inverted file past a threshold); call after bulk adds.
