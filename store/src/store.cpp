@@ -22,6 +22,9 @@ Signature decode_signature_or_throw(std::int64_t id, std::span<const std::uint8_
     return std::move(s).value();
 }
 
+// Results order: score, then key so that equal scores list in a stable order.
+bool best_first(const SearchHit& a, const SearchHit& b) { return a.score != b.score ? a.score > b.score : a.key < b.key; }
+
 bool has_labels(const Labels& have, const Labels& want) {
     for (const auto& [name, value] : want) {
         const auto it = have.find(name);
@@ -190,9 +193,7 @@ std::vector<SearchHit> Store::search_image(const DecodedImage& image, const Sear
                 else if (h.score > it->score) *it = h;
             }
         }
-        std::sort(hits.begin(), hits.end(), [](const SearchHit& a, const SearchHit& b) {
-            return a.score != b.score ? a.score > b.score : a.key < b.key;
-        });
+        std::sort(hits.begin(), hits.end(), best_first);
     }
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
     return hits;
@@ -238,9 +239,7 @@ std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOp
         h.region = e.geometry.reference_region;
         hits.push_back(std::move(h));
     }
-    std::sort(hits.begin(), hits.end(), [](const SearchHit& a, const SearchHit& b) {
-        return a.score != b.score ? a.score > b.score : a.key < b.key;
-    });
+    std::sort(hits.begin(), hits.end(), best_first);
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
     return hits;
 }
