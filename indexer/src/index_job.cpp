@@ -122,7 +122,8 @@ IndexSummary run_index_job(store::Store& store, const std::vector<IndexInput>& i
                                                        item->error = bytes.error();
                                                        return item;
                                                    }
-                                                   const auto plan = store.plan(item->input->key, store::sha256_of(bytes.value()), options.replace);
+                                                   const auto sha = store::sha256_of(bytes.value());
+                                                   const auto plan = store.plan(item->input->key, sha, options.replace);
                                                    if (plan == store::AddStatus::unchanged) {
                                                        item->outcome = IndexOutcome::unchanged;
                                                        return item;
@@ -133,7 +134,7 @@ IndexSummary run_index_job(store::Store& store, const std::vector<IndexInput>& i
                                                            "key '" + item->input->key + "' already holds a different image (use --replace)");
                                                        return item;
                                                    }
-                                                   auto prepared = store.prepare(item->input->key, bytes.value(), item->input->labels,
+                                                   auto prepared = store.prepare(item->input->key, bytes.value(), sha, item->input->labels,
                                                                                  plan == store::AddStatus::replaced);
                                                    if (!prepared) {
                                                        item->outcome = IndexOutcome::failed;

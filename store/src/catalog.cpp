@@ -38,6 +38,10 @@ public:
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
+    void reset() {  // ready to run again with new bindings
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
     void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
     void bind(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
     void bind_blob(int i, const void* p, std::size_t n) { sqlite3_bind_blob(stmt_, i, p, static_cast<int>(n), SQLITE_TRANSIENT); }
@@ -152,24 +156,27 @@ std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) 
     std::vector<std::int64_t> ids;
     writer_->exec("BEGIN IMMEDIATE");
     try {
+        // Prepared once per transaction, reset per row.
+        Statement deactivate(writer_->db, "UPDATE images SET status = 'deleted' WHERE key = ? AND status = 'active'");
+        Statement insert(writer_->db,
+                         "INSERT INTO images(key, sha256, width, height, added_at, status, labels, source, signature) "
+                         "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
         for (const auto& e : entries) {
             if (e.replace) {
-                Statement d(writer_->db, "UPDATE images SET status = 'deleted' WHERE key = ? AND status = 'active'");
-                d.bind(1, e.key);
-                d.step();
+                deactivate.reset();
+                deactivate.bind(1, e.key);
+                deactivate.step();
             }
-            Statement i(writer_->db,
-                        "INSERT INTO images(key, sha256, width, height, added_at, status, labels, source, signature) "
-                        "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
-            i.bind(1, e.key);
-            i.bind_blob(2, e.sha256.data(), e.sha256.size());
-            i.bind(3, static_cast<std::int64_t>(e.width));
-            i.bind(4, static_cast<std::int64_t>(e.height));
-            i.bind(5, now_ms());
-            i.bind(6, nlohmann::json(e.labels).dump());
-            i.bind(7, e.source);
-            i.bind_blob(8, e.signature.data(), e.signature.size());
-            i.step();
+            insert.reset();
+            insert.bind(1, e.key);
+            insert.bind_blob(2, e.sha256.data(), e.sha256.size());
+            insert.bind(3, static_cast<std::int64_t>(e.width));
+            insert.bind(4, static_cast<std::int64_t>(e.height));
+            insert.bind(5, now_ms());
+            insert.bind(6, nlohmann::json(e.labels).dump());
+            insert.bind(7, e.source);
+            insert.bind_blob(8, e.signature.data(), e.signature.size());
+            insert.step();
             ids.push_back(sqlite3_last_insert_rowid(writer_->db));
         }
         writer_->exec("COMMIT");

@@ -105,15 +105,15 @@ AddStatus Store::plan(const std::string& key, const Sha256& sha, bool replace) c
     return replace ? AddStatus::replaced : AddStatus::conflict;
 }
 
-Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels,
-                                   bool replace) const {
+Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Sha256& sha,
+                                   const Labels& labels, bool replace) const {
     auto signature = extractor_.compute(bytes);
     if (!signature) return signature.error();
     PreparedAdd p;
     p.signature = std::move(signature).value();
     p.entry.key = key;
     p.entry.labels = labels;
-    p.entry.sha256 = sha256_of(bytes);
+    p.entry.sha256 = sha;
     p.entry.width = p.signature.width;
     p.entry.height = p.signature.height;
     p.entry.signature = serialize(p.signature);
@@ -141,9 +141,10 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
 
 Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels, bool replace) {
     if (bytes.empty()) return make_error(ErrorCode::empty_input, "empty input: 0 bytes");
-    const AddStatus status = plan(key, sha256_of(bytes), replace);
+    const Sha256 sha = sha256_of(bytes);
+    const AddStatus status = plan(key, sha, replace);
     if (status == AddStatus::unchanged || status == AddStatus::conflict) return status;
-    auto prepared = prepare(key, bytes, labels, status == AddStatus::replaced);
+    auto prepared = prepare(key, bytes, sha, labels, status == AddStatus::replaced);
     if (!prepared) return prepared.error();
     std::vector<PreparedAdd> one;
     one.push_back(std::move(prepared).value());

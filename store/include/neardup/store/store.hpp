@@ -98,9 +98,10 @@ public:
     // What adding `key` with these bytes would do: unchanged (same bytes), conflict (other bytes, no
     // replace), replaced or added.
     AddStatus plan(const std::string& key, const Sha256& sha, bool replace) const;
-    // Decodes and fingerprints; no state touched, safe in parallel.
-    Result<PreparedAdd> prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels,
-                                bool replace) const;
+    // Decodes and fingerprints; `sha` is the SHA-256 of `bytes` that plan() was given. No state touched,
+    // safe in parallel.
+    Result<PreparedAdd> prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Sha256& sha,
+                                const Labels& labels, bool replace) const;
     // Makes prepared references durable (one transaction) and searchable; returns their ids.
     std::vector<std::int64_t> commit(std::vector<PreparedAdd> adds);
     // Convenience for one image: plan, prepare, commit.
