@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
     const std::filesystem::path db = std::filesystem::path(out) / "db";
     std::filesystem::remove_all(db);
     std::filesystem::create_directories(out);
-    store::Store store(db);
+    store::StoreOptions store_options;
+    store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
+    store::Store store(db, store_options);
     const auto ref_files = indexer::collect_image_files({(dir / "references").string()}).files;
     const auto index_start = Clock::now();
     const auto summary = indexer::run_index_job(store, indexer::inputs_from_files(ref_files, {}), {}, [](const auto&) {});

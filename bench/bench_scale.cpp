@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
     double build_s = 0;
     std::size_t real = 0;
     {
-        store::Store store(db);
+        store::StoreOptions store_options;
+        store_options.background_merges = false;  // bulk load, optimised at the end
+        store::Store store(db, store_options);
         if (store.stats().active < static_cast<std::int64_t>(size)) {
             const auto t0 = Clock::now();
             if (!references.empty()) {

@@ -147,7 +147,9 @@ int run_index(const IndexArgs& args) {
             return kExitUsage;
         }
     }
-    store::Store store(args.db);
+    store::StoreOptions store_options;
+    store_options.background_merges = false;  // a bulk load: optimise() merges once at the end
+    store::Store store(args.db, store_options);
     indexer::Progress progress(inputs.size());
     std::size_t done = 0;
     indexer::IndexJobOptions options;

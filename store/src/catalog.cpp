@@ -121,30 +121,50 @@ Catalog::Catalog(const std::filesystem::path& file) {
     Statement version(writer_->db, "SELECT value FROM meta WHERE name = 'schema_version'");
     if (!version.step() || version.text(0) != "1")
         throw StoreError("catalog " + file.string() + " has an unsupported schema version (this build reads version 1)");
-    reader_ = std::make_unique<Connection>(file, false);
+    for (int i = 0; i < kReaders; ++i) readers_.push_back(std::make_unique<Connection>(file, false));
+}
+
+// A free read connection if one is, else the next in turn (blocking on it). Searches on several threads
+// read candidate rows at once; one connection behind one lock would serialise them.
+std::unique_lock<std::mutex> Catalog::reader(sqlite3*& db) const {
+    const std::size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < readers_.size(); ++i) {
+        auto& c = *readers_[(start + i) % readers_.size()];
+        std::unique_lock lock(c.mutex, std::try_to_lock);
+        if (lock.owns_lock()) {
+            db = c.db;
+            return lock;
+        }
+    }
+    auto& c = *readers_[start % readers_.size()];
+    db = c.db;
+    return std::unique_lock(c.mutex);
 }
 
 Catalog::~Catalog() = default;
 
 std::optional<CatalogEntry> Catalog::find_active(const std::string& key) const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE key = ? AND status = 'active'").c_str());
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE key = ? AND status = 'active'").c_str());
     s.bind(1, key);
     if (!s.step()) return std::nullopt;
     return read_entry(s);
 }
 
 std::optional<CatalogEntry> Catalog::find_by_id(std::int64_t id) const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE id = ?").c_str());
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE id = ?").c_str());
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_entry(s);
 }
 
 std::vector<std::uint8_t> Catalog::signature(std::int64_t id) const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT signature FROM images WHERE id = ?");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT signature FROM images WHERE id = ?");
     s.bind(1, id);
     if (!s.step()) return {};
     const auto b = s.blob(0);
@@ -198,39 +218,45 @@ std::optional<std::int64_t> Catalog::deactivate(const std::string& key) {
     return id;
 }
 
-void Catalog::scan(std::int64_t after_id,
+void Catalog::scan(std::int64_t after_id, std::int64_t last_id,
                    const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn) const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT id, status, signature FROM images WHERE id > ? ORDER BY id");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT id, status, signature FROM images WHERE id > ? AND id <= ? ORDER BY id");
     s.bind(1, after_id);
+    s.bind(2, last_id);
     while (s.step()) fn(s.int64(0), s.text(1) == "active", s.blob(2));
 }
 
 std::vector<std::int64_t> Catalog::inactive_ids() const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT id FROM images WHERE status = 'deleted'");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT id FROM images WHERE status = 'deleted'");
     std::vector<std::int64_t> out;
     while (s.step()) out.push_back(s.int64(0));
     return out;
 }
 
 std::int64_t Catalog::max_id() const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT COALESCE(MAX(id), 0) FROM images");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT COALESCE(MAX(id), 0) FROM images");
     s.step();
     return s.int64(0);
 }
 
 std::int64_t Catalog::active_count() const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT COUNT(*) FROM images WHERE status = 'active'");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT COUNT(*) FROM images WHERE status = 'active'");
     s.step();
     return s.int64(0);
 }
 
 std::int64_t Catalog::generation() const {
-    std::lock_guard lock(reader_->mutex);
-    Statement s(reader_->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'");
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'");
     s.step();
     return s.int64(0);
 }

@@ -11,6 +11,7 @@
 #include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
 
+#include "faiss_clone.hpp"
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
@@ -46,44 +47,99 @@ void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
 
 std::size_t DescriptorIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
 
-std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const {
-    if (index_->ntotal == 0) return {};
-    std::unordered_map<std::int64_t, int> votes;
-    const int k = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(options_.neighbours, index_->ntotal));
-    for (const LocalFeatures* q : queries) {
-        if (!q || q->size() == 0 || descriptor_bytes(q->kind) != kBytes || q->kind == FeatureKind::sift) continue;
-        // Only the strongest descriptors search: the votes of a copy come from them, and search time is
-        // linear in their number.
-        const auto n = static_cast<faiss::IndexBinary::idx_t>(std::min<std::size_t>(q->size(), options_.query_descriptors));
-        std::vector<std::int32_t> distances(n * k);
-        std::vector<faiss::IndexBinary::idx_t> labels(n * k);
-        index_->search(n, q->descriptors.data(), k, distances.data(), labels.data());
-        for (faiss::IndexBinary::idx_t i = 0; i < n; ++i) {
-            // One vote per query descriptor per reference, however many of its keypoints are near.
-            std::int64_t voted[64];
-            int nvoted = 0;
-            // A neighbour votes only if clearly nearer than the farthest of the k: a generic descriptor
-            // (an edge, text) has a crowd of neighbours at similar distances and says nothing about which
-            // reference the query copies; a distinctive one stands out from its crowd (Lowe's ratio, taken
-            // against the k-th neighbour because near-duplicate references may hold the first two).
-            const int last = distances[i * k + k - 1];
-            const double limit = labels[i * k + k - 1] < 0 ? options_.max_distance
-                                                            : std::min<double>(options_.max_distance, options_.ratio * last);
-            for (int j = 0; j < k; ++j) {
-                const auto label = labels[i * k + j];
-                if (label < 0 || distances[i * k + j] > limit) continue;
-                const std::int64_t ref = label >> kKeypointBits;
-                if (std::find(voted, voted + nvoted, ref) != voted + nvoted) continue;
-                if (nvoted < 64) voted[nvoted++] = ref;
-                ++votes[ref];
+bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into) const {
+    if (q.size() == 0 || descriptor_bytes(q.kind) != kBytes || q.kind == FeatureKind::sift) return false;
+    // Only the strongest descriptors search: the votes of a copy come from them, and search time is linear
+    // in their number.
+    const std::size_t n = std::min<std::size_t>(q.size(), options_.query_descriptors);
+    if (into.rows == 0) {
+        into.k = options_.neighbours;
+        into.rows = n;
+        into.distances.assign(n * into.k, DescriptorNeighbours::kEmpty);
+        into.labels.assign(n * into.k, -1);
+    }
+    if (index_->ntotal == 0 || into.k <= 0) return true;
+    const int k = into.k;
+    const int kk = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(k, index_->ntotal));
+    const std::size_t rows = std::min(n, into.rows);
+    std::vector<std::int32_t> distances(rows * kk);
+    std::vector<faiss::IndexBinary::idx_t> labels(rows * kk);
+    index_->search(static_cast<faiss::IndexBinary::idx_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
+    // Merge two sorted lists per row, keeping the k nearest.
+    std::vector<std::int32_t> md(k);
+    std::vector<std::int64_t> ml(k);
+    for (std::size_t i = 0; i < rows; ++i) {
+        const std::int32_t* ad = &into.distances[i * k];
+        const std::int64_t* al = &into.labels[i * k];
+        const std::int32_t* bd = &distances[i * kk];
+        const faiss::IndexBinary::idx_t* bl = &labels[i * kk];
+        int a = 0, b = 0;
+        for (int j = 0; j < k; ++j) {
+            const bool b_valid = b < kk && bl[b] >= 0;
+            if (b_valid && (a >= k || bd[b] < ad[a])) {
+                md[j] = bd[b];
+                ml[j] = bl[b++];
+            } else if (a < k) {
+                md[j] = ad[a];
+                ml[j] = al[a++];
+            } else {
+                md[j] = DescriptorNeighbours::kEmpty;
+                ml[j] = -1;
             }
         }
+        std::copy(md.begin(), md.end(), into.distances.begin() + static_cast<std::ptrdiff_t>(i * k));
+        std::copy(ml.begin(), ml.end(), into.labels.begin() + static_cast<std::ptrdiff_t>(i * k));
     }
+    return true;
+}
+
+void DescriptorIndex::count_votes(const DescriptorNeighbours& nb, const DescriptorIndexOptions& options,
+                                  std::unordered_map<std::int64_t, int>& votes) {
+    const int k = nb.k;
+    for (std::size_t i = 0; i < nb.rows; ++i) {
+        // One vote per query descriptor per reference, however many of its keypoints are near.
+        std::int64_t voted[64];
+        int nvoted = 0;
+        // A neighbour votes only if clearly nearer than the farthest of the k: a generic descriptor (an edge,
+        // text) has a crowd of neighbours at similar distances and says nothing about which reference the
+        // query copies; a distinctive one stands out from its crowd (Lowe's ratio, taken against the k-th
+        // neighbour because near-duplicate references may hold the first two).
+        const std::int64_t last_label = nb.labels[i * k + k - 1];
+        const double limit = last_label < 0 ? options.max_distance
+                                            : std::min<double>(options.max_distance, options.ratio * nb.distances[i * k + k - 1]);
+        for (int j = 0; j < k; ++j) {
+            const auto label = nb.labels[i * k + j];
+            if (label < 0 || nb.distances[i * k + j] > limit) continue;
+            const std::int64_t ref = label >> kKeypointBits;
+            if (std::find(voted, voted + nvoted, ref) != voted + nvoted) continue;
+            if (nvoted < 64) voted[nvoted++] = ref;
+            ++votes[ref];
+        }
+    }
+}
+
+std::vector<Vote> DescriptorIndex::rank_votes(const std::unordered_map<std::int64_t, int>& votes, std::size_t limit) {
     std::vector<Vote> out;
     out.reserve(votes.size());
     for (const auto& [id, v] : votes) out.push_back({id, v});
     std::sort(out.begin(), out.end(), [](const Vote& a, const Vote& b) { return a.votes != b.votes ? a.votes > b.votes : a.id < b.id; });
     if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const {
+    std::unordered_map<std::int64_t, int> votes;
+    for (const LocalFeatures* q : queries) {
+        DescriptorNeighbours nb;
+        if (q && search(*q, nb)) count_votes(nb, options_, votes);
+    }
+    return rank_votes(votes, limit);
+}
+
+DescriptorIndex DescriptorIndex::clone() const {
+    DescriptorIndex out(options_);
+    out.index_ = detail::clone_binary_index(*index_);
+    if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(out.index_.get())) ivf->nprobe = dynamic_cast<const faiss::IndexBinaryIVF&>(*index_).nprobe;
     return out;
 }
 

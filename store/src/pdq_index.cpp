@@ -7,6 +7,7 @@
 #include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
 
+#include "faiss_clone.hpp"
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
@@ -38,6 +39,12 @@ void PdqIndex::add(std::int64_t id, const Hash256& hash) {
     to_code(hash, code);
     const faiss::IndexBinary::idx_t fid = id;
     index_->add_with_ids(1, code, &fid);
+}
+
+PdqIndex PdqIndex::clone() const {
+    PdqIndex out;
+    out.index_ = detail::clone_binary_index(*index_);
+    return out;
 }
 
 std::size_t PdqIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }

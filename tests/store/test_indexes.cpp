@@ -5,6 +5,7 @@
 #include <random>
 
 #include "neardup/store/descriptor_index.hpp"
+#include "neardup/store/index_view.hpp"
 #include "neardup/store/pdq_index.hpp"
 #include "support/temp_dir.hpp"
 
@@ -127,6 +128,26 @@ TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file al
         CHECK(got_map == want);
     };
     check(index);
+    // Split over segments, the votes are those of one index: the k nearest are merged across segments.
+    {
+        IndexView view;
+        for (int part = 0; part < 3; ++part) {
+            auto segment = std::make_shared<Segment>(options);
+            for (int i = part * 20; i < part * 20 + 20; ++i) segment->descriptors.add(i + 1, refs[i]);
+            view.segments.push_back(std::move(segment));
+        }
+        const auto got = view.vote({&query}, options, 100);
+        std::map<std::int64_t, int> got_map;
+        for (const auto& v : got) got_map[v.id] = v.votes;
+        CHECK(got_map == want);
+        // A tombstone removes the reference's votes and nothing else.
+        view.inactive = std::make_shared<std::unordered_set<std::int64_t>>(std::unordered_set<std::int64_t>{7});
+        auto without = want;
+        without.erase(7);
+        got_map.clear();
+        for (const auto& v : view.vote({&query}, options, 100)) got_map[v.id] = v.votes;
+        CHECK(got_map == without);
+    }
     // Inverted file probing every list is exact too.
     DescriptorIndexOptions ivf_options = options;
     ivf_options.ivf_threshold = 1000;

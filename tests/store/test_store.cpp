@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 
@@ -146,7 +148,7 @@ TEST_CASE("the indexes agree with the catalog after reopening, with or without a
         CHECK_FALSE(s.loaded_from_snapshot);
         CHECK(s.caught_up == 8);
         CHECK(s.active == 7);
-        CHECK(s.pdq_entries == 8u);  // the deleted row stays indexed, filtered, until compaction
+        CHECK(s.pdq_entries == 7u);  // a rebuild leaves out the deleted row
         const auto after = store.search(query).value();
         REQUIRE(after.size() == before.size());
         for (std::size_t i = 0; i < after.size(); ++i) {
@@ -163,7 +165,7 @@ TEST_CASE("the indexes agree with the catalog after reopening, with or without a
         CHECK(s.loaded_from_snapshot);
         CHECK(s.caught_up == 1);
         CHECK(s.active == 8);
-        CHECK(s.pdq_entries == 9u);
+        CHECK(s.pdq_entries == 8u);
         const auto hits = store.search(test::read_bytes(test::sample_photo("slide-3.jpg"))).value();
         REQUIRE(!hits.empty());
         CHECK(hits[0].key == "slide-3");
@@ -213,6 +215,80 @@ TEST_CASE("searches run concurrently with adds and see every add afterwards", "[
     CHECK(added >= 7);
     for (const auto& p : slides)
         if (p.string().find("Linking") != std::string::npos) CHECK(store.get("new-" + p.stem().string()).has_value());
+}
+
+TEST_CASE("small segments merge in the background and search as one index", "[store][segments][concurrency]") {
+    test::TempDir dir;
+    StoreOptions options;
+    options.tail_rows = 1;  // every add closes its segment: 8 adds, merged 2 at a time
+    options.merge_fanout = 2;
+    std::vector<SearchHit> merged;
+    const auto query = test::read_bytes(test::sample_photo("pot-holder.jpg"));
+    {
+        Store store(dir.path(), options);
+        index_samples(store);
+        // 8 one-row segments merge to one of 8 rows (2 -> 1 per level: 4 + 2 + 1 merges).
+        for (int i = 0; i < 400 && store.stats().segments > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const auto s = store.stats();
+        CHECK(s.segments == 1u);
+        CHECK(s.merges == 7);
+        CHECK(s.pdq_entries == 8u);
+        merged = store.search(query).value();
+        store.save_snapshot();
+        REQUIRE(store.remove("pot-holder"));
+        CHECK(store.search(query).value().front().key != "pot-holder");
+    }
+    // One segment built in one go (no merges) gives the same results.
+    StoreOptions bulk = options;
+    bulk.background_merges = false;
+    test::TempDir other;
+    Store store(other.path(), bulk);
+    index_samples(store);
+    CHECK(store.stats().segments == 8u);
+    const auto segmented = store.search(query).value();
+    store.optimise();
+    CHECK(store.stats().segments == 1u);
+    const auto one = store.search(query).value();
+    for (const auto* hits : {&segmented, &one}) {
+        REQUIRE(hits->size() == merged.size());
+        for (std::size_t i = 0; i < merged.size(); ++i) {
+            CHECK((*hits)[i].key == merged[i].key);
+            CHECK((*hits)[i].score == Approx(merged[i].score));
+        }
+    }
+    // The merged snapshot reloads as its one segment, with the later delete applied.
+    Store reopened(dir.path(), options);
+    CHECK(reopened.stats().loaded_from_snapshot);
+    CHECK(reopened.stats().segments == 1u);
+    CHECK(reopened.search(query).value().front().key != "pot-holder");
+}
+
+TEST_CASE("a search holds its view: writes publish a new one", "[store][segments]") {
+    test::TempDir dir;
+    Store store(dir.path());
+    index_samples(store);
+    // Deleting while a search for the same photo runs on another thread never fails or half-applies:
+    // each search sees the photo or does not.
+    const auto query = test::read_bytes(test::sample_photo("dome.jpg"));
+    std::atomic<bool> done{false};
+    std::atomic<int> seen{0}, unseen{0};
+    std::thread reader([&] {
+        while (!done) {
+            const auto hits = store.search(query).value();
+            (!hits.empty() && hits.front().key == "dome" && hits.front().match ? seen : unseen)++;
+        }
+    });
+    for (int round = 0; round < 3; ++round) {
+        REQUIRE(store.remove("dome"));
+        REQUIRE(store.add("dome", query).value() == AddStatus::added);
+    }
+    done = true;
+    reader.join();
+    CHECK(seen + unseen > 0);
+    const auto hits = store.search(query).value();
+    REQUIRE(!hits.empty());
+    CHECK(hits.front().key == "dome");
+    CHECK(store.stats().inactive == 3);
 }
 
 TEST_CASE("an unusable index directory is a StoreError", "[store][bad_input]") {

@@ -2,16 +2,20 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+struct sqlite3;
 
 namespace neardup::store {
 
@@ -47,7 +51,8 @@ struct NewEntry {
     bool replace = false;                 // deactivate an active entry with the same key first
 };
 
-// Thread-safe: writes go through one connection under a lock, reads through another (WAL lets them overlap).
+// Thread-safe: writes go through one connection under a lock, reads through a small pool of others (WAL lets
+// them overlap).
 class Catalog {
 public:
     explicit Catalog(const std::filesystem::path& file);
@@ -64,8 +69,8 @@ public:
     // Marks the active entry of `key` deleted; returns its id, or nothing if there was none.
     std::optional<std::int64_t> deactivate(const std::string& key);
 
-    // Calls fn for every row with id > after_id, in id order (active and inactive, with the flag).
-    void scan(std::int64_t after_id,
+    // Calls fn for every row with after_id < id <= last_id, in id order (active and inactive, with the flag).
+    void scan(std::int64_t after_id, std::int64_t last_id,
               const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const;
     std::vector<std::int64_t> inactive_ids() const;
     std::int64_t max_id() const;
@@ -78,8 +83,12 @@ public:
 
 private:
     struct Connection;
+    static constexpr int kReaders = 4;
+    std::unique_lock<std::mutex> reader(sqlite3*& db) const;
+
     std::unique_ptr<Connection> writer_;
-    std::unique_ptr<Connection> reader_;
+    std::vector<std::unique_ptr<Connection>> readers_;
+    mutable std::atomic<std::size_t> next_reader_{0};
 };
 
 }  // namespace neardup::store

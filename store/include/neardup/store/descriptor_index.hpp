@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "neardup/engine/local_features.hpp"
@@ -42,6 +43,16 @@ struct Vote {
     int votes;  // distinct query descriptors whose neighbours include this reference
 };
 
+// The k nearest reference descriptors of each searching query descriptor, nearest first. Searching several
+// indexes into one DescriptorNeighbours keeps the k nearest over all of them, so segments vote as one index.
+struct DescriptorNeighbours {
+    int k = 0;
+    std::size_t rows = 0;
+    std::vector<std::int32_t> distances;  // rows x k; kEmpty where fewer than k were found
+    std::vector<std::int64_t> labels;     // rows x k; -1 where empty
+    static constexpr std::int32_t kEmpty = 1 << 30;
+};
+
 class DescriptorIndex {
 public:
     explicit DescriptorIndex(DescriptorIndexOptions options = {});
@@ -54,6 +65,18 @@ public:
     std::size_t size() const;  // descriptors
     // Votes per reference from the query's descriptors, best first, at most `limit`.
     std::vector<Vote> vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const;
+    // Searches the query's strongest descriptors (options.query_descriptors) and merges the hits into
+    // `into`, which starts empty (rows 0) for the first index searched. False for descriptors not indexed
+    // here (not 32-byte binary).
+    bool search(const LocalFeatures& query, DescriptorNeighbours& into) const;
+    // Adds the votes of merged neighbours: within max_distance and within `ratio` of the k-th neighbour,
+    // one per query descriptor per reference.
+    static void count_votes(const DescriptorNeighbours& neighbours, const DescriptorIndexOptions& options,
+                            std::unordered_map<std::int64_t, int>& votes);
+    static std::vector<Vote> rank_votes(const std::unordered_map<std::int64_t, int>& votes, std::size_t limit);
+    // A copy (segments clone their open tail to publish it with new rows).
+    DescriptorIndex clone() const;
+    const DescriptorIndexOptions& options() const { return options_; }
 
     // Rebuilds as an inverted file when the size crossed ivf_threshold (call after bulk adds).
     void optimise();

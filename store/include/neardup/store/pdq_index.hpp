@@ -30,6 +30,7 @@ public:
 
     void add(std::int64_t id, const Hash256& hash);
     std::size_t size() const;
+    PdqIndex clone() const;
     // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
     std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k) const;
 

@@ -1,14 +1,16 @@
 // One index directory: the catalog (truth), the FAISS indexes derived from it, and search over them.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
+#include <stop_token>
+#include <thread>
 #include <span>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include <opencv2/core/types.hpp>
@@ -18,8 +20,7 @@
 #include "neardup/engine/signature.hpp"
 #include "neardup/engine/verify.hpp"
 #include "neardup/store/catalog.hpp"
-#include "neardup/store/descriptor_index.hpp"
-#include "neardup/store/pdq_index.hpp"
+#include "neardup/store/index_view.hpp"
 
 namespace neardup::store {
 
@@ -43,6 +44,14 @@ struct StoreOptions {
     int mirror_vote_below = 20;
     // Search the regions of a query (propose_regions) when the whole image matched nothing.
     bool search_regions = true;
+    // New references go to a small open segment, copied on every write; at this many rows it is closed
+    // and a new one opens. Closed segments are merged in the background, `merge_fanout` of a size at a
+    // time, so a store of n references holds O(fanout log n) segments.
+    std::size_t tail_rows = 256;
+    std::size_t merge_fanout = 4;
+    // False for bulk loads that call optimise() at the end (merging as they go would rebuild the same
+    // references several times).
+    bool background_merges = true;
 };
 
 struct SearchOptions {
@@ -79,12 +88,14 @@ struct StoreStats {
     std::int64_t generation = 0;
     bool loaded_from_snapshot = false;
     std::int64_t caught_up = 0;      // catalog rows added to the indexes on open, after the snapshot
+    std::size_t segments = 0;
+    std::int64_t merges = 0;         // background merges published since open
 };
 
 Sha256 sha256_of(std::span<const std::uint8_t> bytes);
 
-// Thread-safe: searches run concurrently under a shared lock; adds and deletes take it exclusively only
-// for the in-memory index update, after the catalog write is durable.
+// Thread-safe. Searches read an immutable IndexView and take no lock; writers (one at a time) make the
+// catalog durable first, then publish a new view, so a reference is searchable as soon as its write returns.
 class Store {
 public:
     // Opens (creating if needed) the index directory, loads the latest snapshot and brings it up to date
@@ -121,7 +132,8 @@ public:
     // One query signature, no regions.
     std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}) const;
 
-    // Reorganises the descriptor index for its size (inverted file past a threshold); call after bulk adds.
+    // Merges every segment into one, organised for its size (inverted file past a threshold); call after bulk
+    // adds.
     void optimise();
     // Writes the FAISS indexes next to the catalog (atomic: a crash leaves the previous snapshot).
     void save_snapshot();
@@ -130,21 +142,30 @@ public:
     StoreStats stats() const;
 
 private:
-    void rebuild_from_catalog();
-    void catch_up(std::int64_t after_id);
-    void index_row(std::int64_t id, bool active, const Signature& signature);
+    // The segment of catalog rows after_id < id <= last_id; null when `stop` was requested first.
+    std::shared_ptr<const Segment> build_segment(std::int64_t after_id, std::int64_t last_id, bool organise,
+                                                 const std::stop_token& stop = {}) const;
+    void load_snapshot();
+    // Writers (holding write_mutex_): publish rows just made durable, and ids made inactive.
+    void publish(const std::vector<std::int64_t>& ids, const std::vector<const Signature*>& signatures,
+                 const std::vector<std::int64_t>& deactivated);
+    void request_merge();
+    void merge_loop(std::stop_token stop);
+    bool merge_once(const std::stop_token& stop);
 
     std::filesystem::path dir_;
     StoreOptions options_;
     SignatureExtractor extractor_;
     std::unique_ptr<Catalog> catalog_;
-    std::mutex write_mutex_;           // one writer at a time: catalog order = index order
-    mutable std::shared_mutex mutex_;  // guards the fields below
-    PdqIndex pdq_;
-    DescriptorIndex descriptors_;
-    std::unordered_set<std::int64_t> inactive_;
-    std::int64_t indexed_max_id_ = 0;
+    std::atomic<std::shared_ptr<const IndexView>> view_;
+    std::mutex write_mutex_;                    // one writer at a time: catalog order = index order
+    const Segment* open_tail_ = nullptr;        // the segment new rows go to (guarded by write_mutex_)
     StoreStats open_stats_;
+    std::atomic<std::int64_t> merges_{0};
+    std::mutex merge_mutex_;
+    bool merge_pending_ = false;
+    std::condition_variable_any merge_wanted_;
+    std::jthread merger_;  // last: stopped and joined before the members it uses go
 };
 
 }  // namespace neardup::store

@@ -1,0 +1,52 @@
+#include "neardup/store/index_view.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace neardup::store {
+
+std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> queries, int k) const {
+    std::unordered_map<std::int64_t, int> best;
+    for (const auto& segment : segments)
+        for (const HashNeighbour& n : segment->pdq.search(queries, k)) {
+            if (!active(n.id)) continue;
+            auto [it, inserted] = best.emplace(n.id, n.distance);
+            if (!inserted) it->second = std::min(it->second, n.distance);
+        }
+    std::vector<HashNeighbour> out;
+    out.reserve(best.size());
+    for (const auto& [id, d] : best) out.push_back({id, d});
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.distance != b.distance ? a.distance < b.distance : a.id < b.id; });
+    // As many as one index would have given (k per query hash), so more segments do not mean more candidates.
+    const std::size_t cap = queries.size() * static_cast<std::size_t>(std::max(k, 0));
+    if (out.size() > cap) out.resize(cap);
+    return out;
+}
+
+std::vector<Vote> IndexView::vote(const std::vector<const LocalFeatures*>& queries, const DescriptorIndexOptions& options,
+                                  std::size_t limit) const {
+    std::unordered_map<std::int64_t, int> votes;
+    for (const LocalFeatures* q : queries) {
+        if (!q) continue;
+        DescriptorNeighbours merged;
+        bool searched = false;
+        for (const auto& segment : segments) searched = segment->descriptors.search(*q, merged) || searched;
+        if (searched) DescriptorIndex::count_votes(merged, options, votes);
+    }
+    for (auto it = votes.begin(); it != votes.end();) it = active(it->first) ? std::next(it) : votes.erase(it);
+    return DescriptorIndex::rank_votes(votes, limit);
+}
+
+std::size_t IndexView::pdq_entries() const {
+    std::size_t n = 0;
+    for (const auto& s : segments) n += s->pdq.size();
+    return n;
+}
+
+std::size_t IndexView::descriptor_entries() const {
+    std::size_t n = 0;
+    for (const auto& s : segments) n += s->descriptors.size();
+    return n;
+}
+
+}  // namespace neardup::store
