@@ -38,19 +38,7 @@ store::Labels parse_labels(const std::vector<std::string>& pairs) {
     return out;
 }
 
-json error_json(const Error& e) { return {{"code", std::string(to_string(e.code))}, {"message", e.message}}; }
-
-json hit_json(const store::SearchHit& h) {
-    return {{"key", h.key},
-            {"score", std::round(h.score * 1e6) / 1e6},
-            {"match", h.match},
-            {"labels", h.labels},
-            {"inliers", h.inliers},
-            {"pdq_distance", h.pdq_distance},
-            {"mirrored", h.mirrored},
-            {"region", {{"x", std::lround(h.region.x)}, {"y", std::lround(h.region.y)},
-                        {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}}};
-}
+json error_json(const Error& e) { return store::to_json(e); }
 
 // Writes DIR/<query>__<key>.jpg; the reference is read from the path it was indexed from, if still there.
 void draw_review(const std::filesystem::path& dir, const std::filesystem::path& query_path,
@@ -228,7 +216,7 @@ int run_query(const QueryArgs& args) {
             const auto& hits = item->hits.value();
             if (args.json) {
                 json matches = json::array();
-                for (const auto& h : hits) matches.push_back(hit_json(h));
+                for (const auto& h : hits) matches.push_back(store::to_json(h));
                 std::cout << json{{"query", query}, {"path", item->path.string()}, {"matches", matches}}.dump() << '\n';
             } else {
                 std::cout << item->path.string() << (hits.empty() ? "  (no candidates)" : "") << '\n';
@@ -266,9 +254,7 @@ int run_compact(const std::string& db) {
 int run_stats(const std::string& db) {
     const store::Store store(db);
     const auto s = store.stats();
-    std::cout << json{{"active", s.active}, {"inactive", s.inactive}, {"pdq_entries", s.pdq_entries},
-                      {"descriptor_entries", s.descriptor_entries}, {"generation", s.generation},
-                      {"loaded_from_snapshot", s.loaded_from_snapshot}, {"caught_up_on_open", s.caught_up}}.dump(2) << '\n';
+    std::cout << store::to_json(s).dump(2) << '\n';
     return kExitOk;
 }
 

@@ -475,13 +475,18 @@ std::int64_t Store::compact() {
 }
 
 StoreStats Store::stats() const {
+    StoreStats s = index_stats();
+    s.active = catalog_->active_count();
+    s.generation = catalog_->generation();
+    return s;
+}
+
+StoreStats Store::index_stats() const {
     StoreStats s = open_stats_;
     const auto view = view_.load();
-    s.active = catalog_->active_count();
     s.inactive = static_cast<std::int64_t>(view->inactive->size());
     s.pdq_entries = view->pdq_entries();
     s.descriptor_entries = view->descriptor_entries();
-    s.generation = catalog_->generation();
     s.segments = view->segments.size();
     s.merges = merges_.load();
     return s;

@@ -1,0 +1,359 @@
+#include "neardup/server/handler.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <span>
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "neardup/server/multipart.hpp"
+#include "neardup/server/openapi.hpp"
+#include "neardup/server/request_target.hpp"
+#include "neardup/store/json.hpp"
+
+namespace neardup::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::ordered_json;
+
+constexpr std::string_view kImagesPrefix = "/v1/images/";
+constexpr std::size_t kMaxKeyBytes = 512;
+
+enum class RouteId { healthz, readyz, metrics, openapi, stats, search, image, unmatched };
+
+struct Matched {
+    RouteId id = RouteId::unmatched;
+    std::string key;  // for RouteId::image
+};
+
+Matched match(const std::string& path) {
+    if (path == "/healthz") return {RouteId::healthz};
+    if (path == "/readyz") return {RouteId::readyz};
+    if (path == "/metrics") return {RouteId::metrics};
+    if (path == "/openapi.json") return {RouteId::openapi};
+    if (path == "/v1/stats") return {RouteId::stats};
+    if (path == "/v1/search") return {RouteId::search};
+    if (path.starts_with(kImagesPrefix)) return {RouteId::image, path.substr(kImagesPrefix.size())};
+    return {};
+}
+
+const char* pattern(RouteId id) {
+    switch (id) {
+        case RouteId::healthz: return "/healthz";
+        case RouteId::readyz: return "/readyz";
+        case RouteId::metrics: return "/metrics";
+        case RouteId::openapi: return "/openapi.json";
+        case RouteId::stats: return "/v1/stats";
+        case RouteId::search: return "/v1/search";
+        case RouteId::image: return "/v1/images/{key}";
+        case RouteId::unmatched: break;
+    }
+    return "unmatched";
+}
+
+std::vector<http::verb> allowed(RouteId id) {
+    switch (id) {
+        case RouteId::search: return {http::verb::post};
+        case RouteId::image: return {http::verb::get, http::verb::put, http::verb::delete_};
+        case RouteId::unmatched: return {};
+        default: return {http::verb::get};
+    }
+}
+
+bool is_write(http::verb method) { return method == http::verb::put || method == http::verb::delete_; }
+
+ApiError bad_request(const std::string& message) { return ApiError(http::status::bad_request, "bad_request", message); }
+
+// Image errors of the engine: the bytes are not a usable image (400), or an image outside the limits (422).
+ApiError image_error(const Error& e) {
+    switch (e.code) {
+        case ErrorCode::too_large:
+        case ErrorCode::too_small: return ApiError(http::status::unprocessable_entity, std::string(to_string(e.code)), e.message);
+        case ErrorCode::empty_input:
+        case ErrorCode::unsupported_format:
+        case ErrorCode::truncated:
+        case ErrorCode::decode_failed: return ApiError(http::status::bad_request, std::string(to_string(e.code)), e.message);
+        default: return ApiError(http::status::internal_server_error, std::string(to_string(e.code)), e.message);
+    }
+}
+
+std::string_view media_type(std::string_view content_type) {
+    std::string_view t = content_type.substr(0, content_type.find(';'));
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    return t;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+    return true;
+}
+
+// Checks the content type of an upload (image/*, application/octet-stream or multipart/form-data).
+void check_content_type(const RequestHeader& header) {
+    const std::string_view type = media_type(sv(header[http::field::content_type]));
+    if (type.empty())
+        throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
+                       "no Content-Type: send the image as image/* or application/octet-stream, or as the field 'image' of multipart/form-data");
+    if (iequals_prefix(type, "image/") || iequals_prefix(type, "application/octet-stream") || iequals_prefix(type, "multipart/form-data"))
+        return;
+    throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
+                   "Content-Type " + std::string(type) + " is not accepted: send image/*, application/octet-stream or multipart/form-data");
+}
+
+// The image bytes of an upload: the raw body, or the field 'image' of a form.
+std::span<const std::uint8_t> upload_bytes(const Request& request) {
+    std::string_view body = request.body();
+    if (const auto boundary = form_data_boundary(sv(request[http::field::content_type]))) {
+        const auto field = form_data_field(body, *boundary, "image");
+        if (!field) throw bad_request("the multipart form has no field named 'image'");
+        body = *field;
+    }
+    return {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()};
+}
+
+int parse_int(const std::string& name, const std::string& text, int lo, int hi) {
+    int v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
+        throw bad_request("query parameter '" + name + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + text + "'");
+    return v;
+}
+
+double parse_unit(const std::string& name, const std::string& text) {
+    double v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || !(v >= 0 && v <= 1))
+        throw bad_request("query parameter '" + name + "' must be a number in [0, 1], got '" + text + "'");
+    return v;
+}
+
+bool parse_bool(const std::string& name, const std::string& text) {
+    if (text == "true" || text == "1") return true;
+    if (text == "false" || text == "0") return false;
+    throw bad_request("query parameter '" + name + "' must be true or false, got '" + text + "'");
+}
+
+store::Labels parse_labels(const RequestTarget& target) {
+    store::Labels labels;
+    for (const std::string& l : target.all("label")) {
+        const auto colon = l.find(':');
+        if (colon == std::string::npos || colon == 0)
+            throw bad_request("label '" + l + "' must be name:value (e.g. label=brand:acme)");
+        labels[l.substr(0, colon)] = l.substr(colon + 1);
+    }
+    return labels;
+}
+
+void only_params(const RequestTarget& target, std::initializer_list<std::string_view> known) {
+    for (const auto& [name, value] : target.params)
+        if (std::find(known.begin(), known.end(), name) == known.end()) throw bad_request("unknown query parameter '" + name + "'");
+}
+
+void check_key(const std::string& key) {
+    if (key.empty()) throw bad_request("the image key is empty: use /v1/images/{key}");
+    if (key.size() > kMaxKeyBytes) throw bad_request("the image key is longer than " + std::to_string(kMaxKeyBytes) + " bytes");
+    for (const char c : key)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw bad_request("the image key holds a control character");
+}
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+}  // namespace
+
+Handler::Handler(HandlerOptions options, Metrics& metrics) : options_(std::move(options)), metrics_(metrics) {
+    if (options_.token && options_.token->empty()) throw std::invalid_argument("HandlerOptions::token is empty");
+}
+
+void Handler::attach(store::Store& store) { store_.store(&store); }
+
+store::Store& Handler::store() const {
+    store::Store* s = store_.load();
+    if (!s) throw ApiError(http::status::service_unavailable, "not_ready", "the index is still loading");
+    return *s;
+}
+
+Route Handler::route(const RequestHeader& header) const {
+    RouteId id = RouteId::unmatched;
+    try {
+        id = match(parse_target(sv(header.target())).path).id;
+    } catch (const ApiError&) {
+    }
+    const bool worker = id == RouteId::search || id == RouteId::image || id == RouteId::stats;
+    return {pattern(id), worker};
+}
+
+void Handler::check(const RequestHeader& header) const {
+    const RequestTarget target = parse_target(sv(header.target()));
+    const Matched m = match(target.path);
+    if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
+    const auto methods = allowed(m.id);
+    if (std::find(methods.begin(), methods.end(), header.method()) == methods.end())
+        throw ApiError(http::status::method_not_allowed, "method_not_allowed",
+                       std::string(sv(header.method_string())) + " is not allowed on " + pattern(m.id));
+    const bool write = is_write(header.method());
+    if (write || (options_.reads_require_token && (m.id == RouteId::search || m.id == RouteId::image))) {
+        if (!options_.token)
+            throw ApiError(http::status::forbidden, "forbidden", "writes are disabled: the server was started without --token-file");
+        const std::string_view auth = sv(header[http::field::authorization]);
+        if (auth.empty()) throw ApiError(http::status::unauthorized, "unauthorized", "this route needs Authorization: Bearer <token>");
+        constexpr std::string_view scheme = "Bearer ";
+        const std::string_view given = iequals_prefix(auth, "bearer ") ? auth.substr(scheme.size()) : std::string_view{};
+        const std::string& want = *options_.token;
+        if (given.size() != want.size() || CRYPTO_memcmp(given.data(), want.data(), want.size()) != 0)
+            throw ApiError(http::status::forbidden, "forbidden", "the bearer token is not valid");
+    }
+    const bool upload = header.method() == http::verb::post || header.method() == http::verb::put;
+    if (upload) {
+        if (const std::string_view length = sv(header[http::field::content_length]); !length.empty()) {
+            std::size_t n = 0;
+            const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+            if (ec == std::errc::result_out_of_range || (ec == std::errc() && n > options_.body_limit))
+                throw ApiError(http::status::payload_too_large, "payload_too_large",
+                               "the body is over the limit of " + std::to_string(options_.body_limit) + " bytes");
+        }
+        check_content_type(header);
+    }
+    if (m.id == RouteId::image) check_key(m.key);
+    if (m.id == RouteId::search || m.id == RouteId::image || m.id == RouteId::stats) store();  // 503 until ready
+}
+
+std::optional<Response> Handler::precheck(const RequestHeader& header) const {
+    try {
+        check(header);
+        return std::nullopt;
+    } catch (const ApiError& e) {
+        Response res = error_response(e, header.version(), false);  // the body is left unread: close after
+        if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+        if (e.status() == http::status::method_not_allowed) {
+            std::string allow;
+            for (const auto v : allowed(match(parse_target(sv(header.target())).path).id))
+                allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
+            res.set(http::field::allow, allow);
+        }
+        return res;
+    }
+}
+
+Response Handler::handle(const Request& request) const {
+    if (auto refused = precheck(request)) {
+        refused->keep_alive(request.keep_alive());  // the body was read: the connection can go on
+        return std::move(*refused);
+    }
+    try {
+        if (request.body().size() > options_.body_limit)
+            throw ApiError(http::status::payload_too_large, "payload_too_large",
+                           "the body is over the limit of " + std::to_string(options_.body_limit) + " bytes");
+        return dispatch(request);
+    } catch (const ApiError& e) {
+        return error_response(e, request.version(), request.keep_alive());
+    } catch (const std::exception& e) {
+        spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
+        return error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())),
+                              request.version(), request.keep_alive());
+    }
+}
+
+Response Handler::dispatch(const Request& request) const {
+    const RequestTarget target = parse_target(sv(request.target()));
+    const Matched m = match(target.path);
+    const unsigned version = request.version();
+    const bool keep = request.keep_alive();
+    switch (m.id) {
+        case RouteId::healthz: return json_response(http::status::ok, {{"status", "ok"}}, version, keep);
+        case RouteId::readyz:
+            if (!ready()) throw ApiError(http::status::service_unavailable, "not_ready", "the index is still loading");
+            return json_response(http::status::ok, {{"status", "ready"}}, version, keep);
+        case RouteId::metrics: return metrics_text(request);
+        case RouteId::openapi: {
+            Response res(http::status::ok, version);
+            res.set(http::field::content_type, "application/json");
+            res.keep_alive(keep);
+            res.body() = std::string(openapi_document());
+            res.prepare_payload();
+            return res;
+        }
+        case RouteId::stats: {
+            only_params(target, {});
+            return json_response(http::status::ok, {{"index", store::to_json(store().stats())},
+                                                    {"work_queue_depth", metrics_.queue_depth.load()},
+                                                    {"in_flight", metrics_.in_flight.load()}}, version, keep);
+        }
+        case RouteId::search: return search(request);
+        case RouteId::image:
+            if (request.method() == http::verb::put) return put_image(request, m.key);
+            only_params(target, {});
+            if (request.method() == http::verb::delete_) {
+                if (!store().remove(m.key)) throw ApiError(http::status::not_found, "not_found", "no image under key '" + m.key + "'");
+                return json_response(http::status::ok, {{"key", m.key}, {"status", "deleted"}}, version, keep);
+            }
+            if (const auto entry = store().get(m.key)) return json_response(http::status::ok, store::to_json(*entry), version, keep);
+            throw ApiError(http::status::not_found, "not_found", "no image under key '" + m.key + "'");
+        case RouteId::unmatched: break;
+    }
+    throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
+}
+
+Response Handler::search(const Request& request) const {
+    const auto start = Clock::now();
+    const RequestTarget target = parse_target(sv(request.target()));
+    only_params(target, {"top", "threshold", "label"});
+    store::SearchOptions options;
+    if (const auto top = target.get("top")) options.top = parse_int("top", *top, 0, options_.max_top);
+    if (const auto threshold = target.get("threshold")) options.threshold = parse_unit("threshold", *threshold);
+    options.required_labels = parse_labels(target);
+    auto hits = store().search(upload_bytes(request), options);
+    if (!hits) throw image_error(hits.error());
+    json matches = json::array();
+    for (const auto& h : hits.value()) matches.push_back(store::to_json(h));
+    return json_response(http::status::ok, {{"matches", matches}, {"took_ms", std::round(ms_since(start) * 100) / 100}},
+                         request.version(), request.keep_alive());
+}
+
+Response Handler::put_image(const Request& request, const std::string& key) const {
+    const RequestTarget target = parse_target(sv(request.target()));
+    only_params(target, {"label", "replace"});
+    const store::Labels labels = parse_labels(target);
+    const bool replace = target.get("replace") ? parse_bool("replace", *target.get("replace")) : false;
+    auto status = store().add(key, upload_bytes(request), labels, replace);
+    if (!status) throw image_error(status.error());
+    const unsigned version = request.version();
+    const bool keep = request.keep_alive();
+    switch (status.value()) {
+        case store::AddStatus::added: {
+            Response res = json_response(http::status::created, {{"key", key}, {"status", "added"}}, version, keep);
+            res.set(http::field::location, request.target().substr(0, request.target().find('?')));
+            return res;
+        }
+        case store::AddStatus::replaced: return json_response(http::status::ok, {{"key", key}, {"status", "replaced"}}, version, keep);
+        case store::AddStatus::unchanged: return json_response(http::status::ok, {{"key", key}, {"status", "unchanged"}}, version, keep);
+        case store::AddStatus::conflict: break;
+    }
+    throw ApiError(http::status::conflict, "conflict", "key '" + key + "' holds another image; PUT with ?replace=true to replace it");
+}
+
+Response Handler::metrics_text(const Request& request) const {
+    std::vector<Gauge> gauges = {{"neardup_ready", "1 once the index is loaded.", ready() ? 1.0 : 0.0},
+                                 {"neardup_http_requests_in_flight", "Requests being handled.", double(metrics_.in_flight.load())},
+                                 {"neardup_work_queue_depth", "Requests waiting for or running on the worker pool.", double(metrics_.queue_depth.load())}};
+    if (const store::Store* s = store_.load()) {
+        const auto st = s->index_stats();
+        gauges.push_back({"neardup_index_entries", "References in the index, deleted ones included until compaction.", double(st.pdq_entries)});
+        gauges.push_back({"neardup_index_tombstones", "Deleted or replaced references awaiting compaction.", double(st.inactive)});
+        gauges.push_back({"neardup_index_descriptors", "Local-feature descriptors in the index.", double(st.descriptor_entries)});
+        gauges.push_back({"neardup_index_segments", "Index segments searched by each query.", double(st.segments)});
+    }
+    if (server_gauges)
+        for (auto& g : server_gauges()) gauges.push_back(std::move(g));
+    Response res(http::status::ok, request.version());
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(request.keep_alive());
+    res.body() = metrics_.render(gauges);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace neardup::server

@@ -1,0 +1,22 @@
+#include "neardup/server/http.hpp"
+
+namespace neardup::server {
+
+Response json_response(http::status status, const nlohmann::ordered_json& body, unsigned version, bool keep_alive) {
+    Response res(status, version);
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(keep_alive);
+    res.body() = body.dump();
+    res.body() += '\n';
+    res.prepare_payload();
+    return res;
+}
+
+Response error_response(const ApiError& error, unsigned version, bool keep_alive) {
+    Response res = json_response(error.status(), {{"error", {{"code", error.code()}, {"message", error.what()}}}}, version, keep_alive);
+    if (error.status() == http::status::service_unavailable) res.set(http::field::retry_after, "1");
+    return res;
+}
+
+}  // namespace neardup::server

@@ -1,0 +1,128 @@
+// neardup-server: the HTTP API over one index directory.
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "neardup/server/handler.hpp"
+#include "neardup/server/server.hpp"
+#include "neardup/store/store.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// "host:port" or ":port" or "port".
+bool parse_listen(const std::string& text, std::string& host, unsigned short& port) {
+    const auto colon = text.rfind(':');
+    const std::string h = colon == std::string::npos ? "" : text.substr(0, colon);
+    const std::string p = colon == std::string::npos ? text : text.substr(colon + 1);
+    try {
+        std::size_t used = 0;
+        const unsigned long v = std::stoul(p, &used);
+        if (used != p.size() || v > 65535) return false;
+        port = static_cast<unsigned short>(v);
+    } catch (const std::exception&) {
+        return false;
+    }
+    host = h.empty() ? "127.0.0.1" : h;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"neardup-server: answers \"have we seen this photo before?\" over HTTP, and takes new references."};
+    std::string db, listen = "127.0.0.1:8080", token_file, log_level = "info";
+    neardup::server::ServerOptions server_options;
+    neardup::server::HandlerOptions handler_options;
+    double body_limit_mib = 20;
+    double header_timeout_s = 10, body_timeout_s = 60;
+    app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)")->required();
+    app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
+    app.add_option("--io-threads", server_options.io_threads, "Threads for network I/O")->capture_default_str()->check(CLI::Range(1, 64));
+    app.add_option("--workers", server_options.workers, "Threads that decode, fingerprint and search (0: one per core)")
+        ->capture_default_str()->check(CLI::Range(0, 256));
+    app.add_option("--queue", server_options.queue_limit, "Requests queued or running on the workers before answering 503")
+        ->capture_default_str()->check(CLI::Range(1, 100000));
+    app.add_option("--token-file", token_file, "File holding the bearer token that writes need (without it, writes are refused)");
+    app.add_flag("--require-token-for-reads", handler_options.reads_require_token, "Searches and metadata reads need the token too");
+    app.add_option("--body-limit-mib", body_limit_mib, "Largest request body, MiB")->capture_default_str()->check(CLI::Range(0.001, 1024.0));
+    app.add_option("--header-timeout", header_timeout_s, "Seconds to receive a request's headers (and keep-alive idle time)")
+        ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    app.add_option("--body-timeout", body_timeout_s, "Seconds to receive a request's body")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    }
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    if (!parse_listen(listen, server_options.address, server_options.port)) {
+        spdlog::error("--listen {}: expected HOST:PORT", listen);
+        return kExitUsage;
+    }
+    if (!token_file.empty()) {
+        std::ifstream in(token_file);
+        std::string token;
+        if (!in || !std::getline(in, token)) {
+            spdlog::error("cannot read a token from --token-file {}", token_file);
+            return kExitUsage;
+        }
+        while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+        if (token.size() < 16) {
+            spdlog::error("the token in {} is shorter than 16 characters", token_file);
+            return kExitUsage;
+        }
+        handler_options.token = token;
+    }
+    handler_options.body_limit = server_options.body_limit = static_cast<std::size_t>(body_limit_mib * (1 << 20));
+    server_options.header_timeout = std::chrono::milliseconds(static_cast<long>(header_timeout_s * 1000));
+    server_options.body_timeout = std::chrono::milliseconds(static_cast<long>(body_timeout_s * 1000));
+
+    neardup::server::Metrics metrics;
+    neardup::server::Handler handler(handler_options, metrics);
+    std::unique_ptr<neardup::server::Server> server;
+    try {
+        server = std::make_unique<neardup::server::Server>(handler, metrics, server_options);
+    } catch (const std::exception& e) {
+        spdlog::error("cannot listen on {}: {}", listen, e.what());
+        return kExitFailure;
+    }
+    server->stop_on_signals();
+    spdlog::info("listening on http://{}:{} (index loading from {})", server_options.address, server->port(), db);
+
+    // The index loads while the server already answers /healthz (and /readyz with 503).
+    std::unique_ptr<neardup::store::Store> store;
+    std::string load_error;
+    std::thread loader([&] {
+        try {
+            const auto t0 = std::chrono::steady_clock::now();
+            store = std::make_unique<neardup::store::Store>(db);
+            const auto s = store->stats();
+            spdlog::info("index ready: {} images, {} segments, loaded in {:.1f} s", s.active, s.segments,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            handler.attach(*store);
+        } catch (const std::exception& e) {
+            load_error = e.what();
+            spdlog::error("cannot open the index {}: {}", db, e.what());
+            server->stop();
+        }
+    });
+    server->run();
+    loader.join();
+    if (!load_error.empty()) return kExitFailure;
+    try {
+        store->save_snapshot();  // the next start loads instead of rebuilding
+    } catch (const std::exception& e) {
+        spdlog::warn("could not save a snapshot on exit: {}", e.what());
+    }
+    spdlog::info("stopped");
+    return kExitOk;
+}

@@ -1,0 +1,20 @@
+// JSON views of store values, one shape for every front end (the CLI's --json output and the HTTP API).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "neardup/engine/error.hpp"
+#include "neardup/store/catalog.hpp"
+#include "neardup/store/store.hpp"
+
+namespace neardup::store {
+
+// {"code": "truncated", "message": "..."}
+nlohmann::ordered_json to_json(const Error& error);
+// {"key", "score" (6 decimals), "match", "labels", "inliers", "pdq_distance", "mirrored", "region" {x,y,width,height}}
+nlohmann::ordered_json to_json(const SearchHit& hit);
+// {"key", "labels", "sha256" (hex), "width", "height", "added_at" (ISO 8601 UTC), "source"}
+nlohmann::ordered_json to_json(const CatalogEntry& entry);
+nlohmann::ordered_json to_json(const StoreStats& stats);
+
+}  // namespace neardup::store

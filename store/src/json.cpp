@@ -1,0 +1,50 @@
+#include "neardup/store/json.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+namespace neardup::store {
+
+nlohmann::ordered_json to_json(const Error& e) { return {{"code", std::string(to_string(e.code))}, {"message", e.message}}; }
+
+nlohmann::ordered_json to_json(const SearchHit& h) {
+    return {{"key", h.key},
+            {"score", std::round(h.score * 1e6) / 1e6},
+            {"match", h.match},
+            {"labels", h.labels},
+            {"inliers", h.inliers},
+            {"pdq_distance", h.pdq_distance},
+            {"mirrored", h.mirrored},
+            {"region", {{"x", std::lround(h.region.x)}, {"y", std::lround(h.region.y)},
+                        {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}}};
+}
+
+nlohmann::ordered_json to_json(const CatalogEntry& e) {
+    std::string sha;
+    for (const auto b : e.sha256) sha += fmt::format("{:02x}", b);
+    const auto added = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(e.added_at_ms));
+    return {{"key", e.key},
+            {"labels", e.labels},
+            {"sha256", sha},
+            {"width", e.width},
+            {"height", e.height},
+            {"added_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::seconds>(added))},
+            {"source", e.source}};
+}
+
+nlohmann::ordered_json to_json(const StoreStats& s) {
+    return {{"active", s.active},
+            {"inactive", s.inactive},
+            {"pdq_entries", s.pdq_entries},
+            {"descriptor_entries", s.descriptor_entries},
+            {"segments", s.segments},
+            {"merges", s.merges},
+            {"generation", s.generation},
+            {"loaded_from_snapshot", s.loaded_from_snapshot},
+            {"caught_up_on_open", s.caught_up}};
+}
+
+}  // namespace neardup::store
