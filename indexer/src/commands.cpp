@@ -15,6 +15,7 @@
 #include "neardup/indexer/index_job.hpp"
 #include "neardup/indexer/progress.hpp"
 #include "neardup/indexer/review_image.hpp"
+#include "neardup/store/json.hpp"
 
 namespace neardup::cli {
 namespace {

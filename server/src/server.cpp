@@ -1,6 +1,7 @@
 #include "neardup/server/server.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -35,6 +37,7 @@ struct Server::Impl {
     net::signal_set signals;
     tbb::task_arena workers;
     std::atomic<bool> stopping{false};
+    unsigned short port = 0;
     std::mutex sessions_mutex;
     std::vector<std::weak_ptr<Session>> sessions;
 
@@ -46,7 +49,8 @@ struct Server::Impl {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, Server::Impl& server) : stream_(std::move(socket)), server_(server) {}
+    Session(tcp::socket socket, Server::Impl& server)
+        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {}
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -59,7 +63,7 @@ public:
     }
     net::any_io_executor executor() { return stream_.get_executor(); }
 
-    // Answers the current request; `close` forces the connection closed afterwards.
+    // Answers the current request; `close` closes the connection afterwards (the body may be unread).
     void respond(Response res, bool close = false) {
         const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
         server_.metrics.observe(route_, method_, res.result_int(), seconds);
@@ -71,21 +75,39 @@ public:
         auto message = std::make_shared<Response>(std::move(res));
         stream_.expires_after(server_.options.write_timeout);
         http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
-            if (ec || !message->keep_alive()) return self->shutdown();
+            self->stream_.expires_never();
+            if (ec) return self->shutdown();
+            if (!message->keep_alive()) return self->linger();
             self->read_header();
         });
     }
 
 private:
+    // Reads are timed by our own timer, which cancels the read (so that a 408 can still be written); Beast's
+    // stream timeout would close the socket.
+    void arm(std::chrono::milliseconds timeout) {
+        timed_out_ = false;
+        timer_.expires_after(timeout);
+        timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec) return;  // cancelled: the read finished first
+            self->timed_out_ = true;
+            beast::error_code ignored;
+            self->stream_.socket().cancel(ignored);
+        });
+    }
+
     void read_header() {
         if (server_.stopping.load()) return shutdown();
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(server_.options.header_limit));
         parser_->body_limit(server_.options.body_limit);
+        refusal_.reset();
         idle_ = true;
-        stream_.expires_after(server_.options.header_timeout);
-        http::async_read_header(stream_, buffer_, *parser_,
-                                [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+        arm(server_.options.header_timeout);
+        http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->timer_.cancel();
+            self->on_header(ec);
+        });
     }
 
     void begin_request(std::string_view method, std::string_view target) {
@@ -96,17 +118,21 @@ private:
         server_.metrics.in_flight.fetch_add(1);
     }
 
-    // A request that could not be read: answered (unless nothing of it arrived) and the connection closed.
-    void fail_read(beast::error_code ec) {
-        // Nothing of a request arrived (an idle keep-alive connection timed out, closed, or was closed for
-        // shutdown), or the client went away mid-request: nobody to answer.
-        if (!parser_ || !parser_->got_some() || ec == http::error::end_of_stream || ec == http::error::partial_message ||
-            ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::operation_aborted)
+    // A request that could not be read in full. Answered (and the connection closed) unless nothing of it
+    // arrived (an idle keep-alive connection timed out, or was closed for shutdown) or the client left.
+    void fail_read(beast::error_code ec, bool header_done) {
+        const bool client_left = ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+                                 ec == net::error::connection_reset || ec == net::error::broken_pipe;
+        const bool timed_out = timed_out_ && ec == net::error::operation_aborted;
+        if (!header_done && (!parser_->got_some() || client_left || (ec == net::error::operation_aborted && !timed_out)))
             return shutdown();
-        const bool header = parser_->is_header_done();
-        begin_request(header ? sv(parser_->get().method_string()) : "?", header ? sv(parser_->get().target()) : "?");
+        if (header_done && (client_left || (ec == net::error::operation_aborted && !timed_out))) return abandon();
+        if (!header_done) {
+            begin_request("?", "?");
+            route_ = "unmatched";
+        }
         ApiError error(http::status::bad_request, "bad_request", "malformed request: " + ec.message());
-        if (timed_out(ec))
+        if (timed_out)
             error = ApiError(http::status::request_timeout, "request_timeout", "the request was not received in time");
         else if (ec == http::error::body_limit)
             error = ApiError(http::status::payload_too_large, "payload_too_large",
@@ -117,18 +143,17 @@ private:
         respond(error_response(error, 11, false), true);
     }
 
-    static bool timed_out(beast::error_code ec) { return ec == beast::error::timeout; }
-
     void on_header(beast::error_code ec) {
-        if (ec) return fail_read(ec);
+        if (ec) return fail_read(ec, false);
         const RequestHeader& header = parser_->get();
         begin_request(sv(header.method_string()), sv(header.target()));
         route_ = server_.handler.route(header).pattern;
         if (auto refused = server_.handler.precheck(header)) {
-            // Refused on its headers: the body is never read, so the connection cannot carry on.
-            return respond(std::move(*refused), true);
-        }
-        if (beast::iequals(header[http::field::expect], "100-continue")) {
+            // A body over the limit is not read: answer and close. Other refusals read (and drop) the body
+            // so that the connection can go on.
+            if (refused->result() == http::status::payload_too_large) return respond(std::move(*refused), true);
+            refusal_ = std::move(*refused);
+        } else if (beast::iequals(header[http::field::expect], "100-continue")) {
             auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, header.version());
             http::async_write(stream_, *go_on, [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
                 if (ec) return self->abandon();
@@ -140,24 +165,20 @@ private:
     }
 
     void read_body() {
-        stream_.expires_after(server_.options.body_timeout);
-        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+        arm(server_.options.body_timeout);
+        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->timer_.cancel();
+            self->on_body(ec);
+        });
     }
 
     void on_body(beast::error_code ec) {
-        if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-            ec == net::error::operation_aborted)
-            return abandon();
-        if (ec) {
-            const ApiError error = timed_out(ec) ? ApiError(http::status::request_timeout, "request_timeout", "the body was not received in time")
-                                   : ec == http::error::body_limit
-                                       ? ApiError(http::status::payload_too_large, "payload_too_large",
-                                                  "the body is over the limit of " + std::to_string(server_.options.body_limit) + " bytes")
-                                       : ApiError(http::status::bad_request, "bad_request", "malformed request body: " + ec.message());
-            return respond(error_response(error, parser_->get().version(), false), true);
-        }
-        stream_.expires_never();
+        if (ec) return fail_read(ec, true);
         Request request = parser_->release();
+        if (refusal_) {
+            refusal_->keep_alive(request.keep_alive());
+            return respond(std::move(*refusal_));
+        }
         if (server_.handler.route(request).on_worker) return server_.submit(shared_from_this(), std::move(request));
         respond(server_.handler.handle(request));
     }
@@ -168,6 +189,29 @@ private:
         shutdown();
     }
 
+    // Closing with unread input would reset the connection and could destroy the answer before the client
+    // reads it: stop sending, then drain what the client still sends for a moment before closing.
+    void linger() {
+        idle_ = false;
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) return shutdown();
+        lingered_ = 0;
+        arm(std::chrono::milliseconds(1000));
+        drain();
+    }
+    void drain() {
+        auto scratch = std::make_shared<std::array<char, 16384>>();
+        stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
+            self->lingered_ += n;
+            if (ec || self->lingered_ > self->server_.options.body_limit + (1u << 20)) {
+                self->timer_.cancel();
+                return self->shutdown();
+            }
+            self->drain();
+        });
+    }
+
     void shutdown() {
         idle_ = false;
         beast::error_code ec;
@@ -176,10 +220,14 @@ private:
     }
 
     beast::tcp_stream stream_;
+    net::steady_timer timer_;
     Server::Impl& server_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<Response> refusal_;  // decided on the headers, answered once the body is read
     bool idle_ = false;
+    bool timed_out_ = false;
+    std::size_t lingered_ = 0;
     Clock::time_point start_;
     std::string route_ = "unmatched", method_, target_;
 };
@@ -197,6 +245,7 @@ Server::Impl::Impl(Handler& h, Metrics& m, ServerOptions o)
     acceptor.set_option(net::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
     acceptor.listen(net::socket_base::max_listen_connections);
+    port = acceptor.local_endpoint().port();
     handler.server_gauges = [this] {
         return std::vector<Gauge>{{"neardup_work_queue_capacity", "Requests the worker pool queue holds before answering 503.",
                                    double(options.queue_limit)}};
@@ -254,7 +303,7 @@ Server::Server(Handler& handler, Metrics& metrics, ServerOptions options)
 
 Server::~Server() = default;
 
-unsigned short Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+unsigned short Server::port() const { return impl_->port; }
 
 void Server::stop_on_signals() {
     impl_->signals.add(SIGINT);

@@ -1,0 +1,305 @@
+// The API without sockets: every route, and every refusal with its status and error code.
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "neardup/server/handler.hpp"
+#include "neardup/server/openapi.hpp"
+#include "neardup/store/json.hpp"
+#include "support/image_bytes.hpp"
+#include "support/sample_photos.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace neardup;
+using namespace neardup::server;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kToken = "test-token-0123456789";
+
+std::string str(const std::vector<std::uint8_t>& b) { return {b.begin(), b.end()}; }
+
+Request make(http::verb method, const std::string& target, std::string body = {}, const std::string& type = "image/jpeg",
+             const std::string& token = "") {
+    Request req(method, target, 11);
+    if (!body.empty() || method == http::verb::post || method == http::verb::put) req.set(http::field::content_type, type);
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+}
+
+json body_of(const Response& res) { return json::parse(res.body()); }
+
+// Status and error code of an answer.
+void expect_error(const Response& res, http::status status, const std::string& code) {
+    INFO(res.body());
+    CHECK(res.result() == status);
+    REQUIRE(res[http::field::content_type] == "application/json");
+    CHECK(body_of(res)["error"]["code"] == code);
+    CHECK_FALSE(body_of(res)["error"]["message"].get<std::string>().empty());
+}
+
+struct Fixture {
+    test::TempDir dir;
+    store::Store store{dir.path()};
+    Metrics metrics;
+    Handler handler;
+    std::string dome = str(test::read_bytes(test::sample_photo("dome.jpg")));
+    std::string coffee = str(test::read_bytes(test::sample_photo("coffee.jpg")));
+
+    explicit Fixture(HandlerOptions options = with_token()) : handler(options, metrics) {
+        handler.attach(store);
+        REQUIRE(store.add("dome", test::read_bytes(test::sample_photo("dome.jpg")), {{"brand", "acme"}}).ok());
+        REQUIRE(store.add("pot", test::read_bytes(test::sample_photo("pot-holder.jpg"))).ok());
+    }
+    static HandlerOptions with_token() {
+        HandlerOptions o;
+        o.token = kToken;
+        return o;
+    }
+};
+
+std::string multipart(const std::string& field, const std::string& content) {
+    return "--BOUND\r\nContent-Disposition: form-data; name=\"" + field + "\"; filename=\"x.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n" +
+           content + "\r\n--BOUND--\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("search answers the store's hits in the CLI's JSON", "[server][handler]") {
+    Fixture f;
+    const auto res = f.handler.handle(make(http::verb::post, "/v1/search?top=3", f.dome));
+    REQUIRE(res.result() == http::status::ok);
+    const json body = body_of(res);
+    const auto want = f.store.search({reinterpret_cast<const std::uint8_t*>(f.dome.data()), f.dome.size()}, {.top = 3}).value();
+    REQUIRE(body["matches"].size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(body["matches"][i] == json::parse(store::to_json(want[i]).dump()));
+    CHECK(body["matches"][0]["key"] == "dome");
+    CHECK(body["matches"][0]["match"] == true);
+    CHECK(body["matches"][0]["labels"]["brand"] == "acme");
+    CHECK(body["took_ms"].get<double>() >= 0);
+
+    SECTION("as a multipart form field, with the same answer") {
+        const auto form = f.handler.handle(make(http::verb::post, "/v1/search?top=3", multipart("image", f.dome), "multipart/form-data; boundary=BOUND"));
+        REQUIRE(form.result() == http::status::ok);
+        CHECK(body_of(form)["matches"] == body["matches"]);
+    }
+    SECTION("label filters, top and threshold") {
+        auto only = body_of(f.handler.handle(make(http::verb::post, "/v1/search?label=brand%3Aother", f.dome)));
+        for (const auto& m : only["matches"]) CHECK(m["key"] != "dome");
+        only = body_of(f.handler.handle(make(http::verb::post, "/v1/search?label=brand:acme", f.dome)));
+        REQUIRE(only["matches"].size() == 1);
+        CHECK(only["matches"][0]["key"] == "dome");
+        CHECK(body_of(f.handler.handle(make(http::verb::post, "/v1/search?top=1", f.dome)))["matches"].size() == 1);
+        const auto strict = body_of(f.handler.handle(make(http::verb::post, "/v1/search?threshold=1&top=1", f.coffee)));
+        for (const auto& m : strict["matches"]) CHECK(m["match"] == false);
+    }
+}
+
+TEST_CASE("bad search parameters are 400s", "[server][handler][bad_input]") {
+    Fixture f;
+    for (const char* target : {"/v1/search?top=-1", "/v1/search?top=abc", "/v1/search?top=100000", "/v1/search?threshold=1.5",
+                               "/v1/search?threshold=x", "/v1/search?label=nocolon", "/v1/search?label=:v", "/v1/search?bogus=1",
+                               "/v1/search?top=1&top=2"}) {
+        INFO(target);
+        expect_error(f.handler.handle(make(http::verb::post, target, f.dome)), http::status::bad_request, "bad_request");
+    }
+    expect_error(f.handler.handle(make(http::verb::post, "/v1/search", multipart("file", f.dome), "multipart/form-data; boundary=BOUND")),
+                 http::status::bad_request, "bad_request");
+}
+
+TEST_CASE("bad uploads get the status of their failure", "[server][handler][bad_input]") {
+    Fixture f;
+    const std::string jpeg = f.dome;
+    struct Case {
+        std::string name, body, type;
+        http::status status;
+        std::string code;
+    };
+    std::mt19937 rng(3);
+    std::string random(4096, '\0');
+    for (auto& c : random) c = static_cast<char>(rng());
+    const std::vector<Case> cases = {
+        {"zero bytes", "", "image/jpeg", http::status::bad_request, "empty_input"},
+        {"random bytes", random, "image/jpeg", http::status::bad_request, "unsupported_format"},
+        {"truncated JPEG", jpeg.substr(0, jpeg.size() / 2), "image/jpeg", http::status::bad_request, "truncated"},
+        {"PNG header claiming 100k x 100k", str(test::png_header_claiming(100000, 100000)), "image/png", http::status::unprocessable_entity, "too_large"},
+        {"a 16x16 image", str(test::encode(cv::Mat(16, 16, CV_8UC3, cv::Scalar(1, 2, 3)), ".png")), "image/png", http::status::unprocessable_entity, "too_small"},
+        {"a text content type", jpeg, "text/plain", http::status::unsupported_media_type, "unsupported_media_type"},
+        {"no content type", jpeg, "", http::status::unsupported_media_type, "unsupported_media_type"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        Request search = make(http::verb::post, "/v1/search", c.body, c.type);
+        if (c.type.empty()) search.erase(http::field::content_type);
+        expect_error(f.handler.handle(search), c.status, c.code);
+        Request put = make(http::verb::put, "/v1/images/bad", c.body, c.type, kToken);
+        if (c.type.empty()) put.erase(http::field::content_type);
+        expect_error(f.handler.handle(put), c.status, c.code);
+    }
+    CHECK_FALSE(f.store.get("bad"));  // nothing was added
+    CHECK(f.handler.handle(make(http::verb::get, "/healthz")).result() == http::status::ok);
+}
+
+TEST_CASE("images: PUT, GET, DELETE with their statuses", "[server][handler]") {
+    Fixture f;
+    const auto put = f.handler.handle(make(http::verb::put, "/v1/images/shop%2F1?label=brand:acme&label=case:9", f.coffee, "image/jpeg", kToken));
+    REQUIRE(put.result() == http::status::created);
+    CHECK(body_of(put) == json{{"key", "shop/1"}, {"status", "added"}});
+    CHECK(put[http::field::location] == "/v1/images/shop%2F1");
+    // Searchable at once.
+    const auto hits = body_of(f.handler.handle(make(http::verb::post, "/v1/search?top=1", f.coffee)));
+    CHECK(hits["matches"][0]["key"] == "shop/1");
+
+    const auto again = f.handler.handle(make(http::verb::put, "/v1/images/shop%2F1", f.coffee, "image/jpeg", kToken));
+    CHECK(again.result() == http::status::ok);
+    CHECK(body_of(again)["status"] == "unchanged");
+    expect_error(f.handler.handle(make(http::verb::put, "/v1/images/shop%2F1", f.dome, "image/jpeg", kToken)), http::status::conflict, "conflict");
+    const auto replaced = f.handler.handle(make(http::verb::put, "/v1/images/shop%2F1?replace=true", multipart("image", f.dome),
+                                                "multipart/form-data; boundary=BOUND", kToken));
+    CHECK(replaced.result() == http::status::ok);
+    CHECK(body_of(replaced)["status"] == "replaced");
+    expect_error(f.handler.handle(make(http::verb::put, "/v1/images/k?replace=maybe", f.dome, "image/jpeg", kToken)),
+                 http::status::bad_request, "bad_request");
+
+    const auto got = f.handler.handle(make(http::verb::get, "/v1/images/shop%2F1"));
+    REQUIRE(got.result() == http::status::ok);
+    const json meta = body_of(got);
+    CHECK(meta["key"] == "shop/1");
+    CHECK(meta["labels"] == json::object());  // the replacement came without labels
+    CHECK(meta["sha256"].get<std::string>().size() == 64);
+    CHECK(meta["width"].get<int>() > 0);
+
+    const auto del = f.handler.handle(make(http::verb::delete_, "/v1/images/shop%2F1", {}, "", kToken));
+    CHECK(del.result() == http::status::ok);
+    CHECK(body_of(del) == json{{"key", "shop/1"}, {"status", "deleted"}});
+    expect_error(f.handler.handle(make(http::verb::delete_, "/v1/images/shop%2F1", {}, "", kToken)), http::status::not_found, "not_found");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/shop%2F1")), http::status::not_found, "not_found");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/")), http::status::bad_request, "bad_request");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/" + std::string(513, 'k'))), http::status::bad_request, "bad_request");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/a%01b")), http::status::bad_request, "bad_request");
+}
+
+TEST_CASE("writes need the bearer token", "[server][handler][auth]") {
+    Fixture f;
+    const auto none = f.handler.handle(make(http::verb::put, "/v1/images/x", f.coffee));
+    expect_error(none, http::status::unauthorized, "unauthorized");
+    CHECK(none[http::field::www_authenticate] == "Bearer");
+    expect_error(f.handler.handle(make(http::verb::put, "/v1/images/x", f.coffee, "image/jpeg", "wrong-token-0123456789")),
+                 http::status::forbidden, "forbidden");
+    expect_error(f.handler.handle(make(http::verb::delete_, "/v1/images/dome", {}, "", kToken + "x")), http::status::forbidden, "forbidden");
+    Request basic = make(http::verb::delete_, "/v1/images/dome");
+    basic.set(http::field::authorization, "Basic " + kToken);
+    expect_error(f.handler.handle(basic), http::status::forbidden, "forbidden");
+    CHECK(f.store.get("dome"));
+    CHECK_FALSE(f.store.get("x"));
+    // Reads are open by default.
+    CHECK(f.handler.handle(make(http::verb::post, "/v1/search", f.dome)).result() == http::status::ok);
+
+    SECTION("without a configured token, writes are refused outright") {
+        Fixture open{HandlerOptions{}};
+        expect_error(open.handler.handle(make(http::verb::put, "/v1/images/x", open.coffee, "image/jpeg", kToken)),
+                     http::status::forbidden, "forbidden");
+    }
+    SECTION("reads can require the token too") {
+        HandlerOptions o = Fixture::with_token();
+        o.reads_require_token = true;
+        Fixture closed{o};
+        expect_error(closed.handler.handle(make(http::verb::post, "/v1/search", closed.dome)), http::status::unauthorized, "unauthorized");
+        expect_error(closed.handler.handle(make(http::verb::get, "/v1/images/dome")), http::status::unauthorized, "unauthorized");
+        CHECK(closed.handler.handle(make(http::verb::post, "/v1/search", closed.dome, "image/jpeg", kToken)).result() == http::status::ok);
+        CHECK(closed.handler.handle(make(http::verb::get, "/healthz")).result() == http::status::ok);
+    }
+}
+
+TEST_CASE("unknown routes are 404, wrong methods 405 with Allow", "[server][handler]") {
+    Fixture f;
+    expect_error(f.handler.handle(make(http::verb::get, "/nope")), http::status::not_found, "not_found");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/search/extra")), http::status::not_found, "not_found");
+    const auto get_search = f.handler.handle(make(http::verb::get, "/v1/search"));
+    expect_error(get_search, http::status::method_not_allowed, "method_not_allowed");
+    CHECK(get_search[http::field::allow] == "POST");
+    const auto post_image = f.handler.handle(make(http::verb::post, "/v1/images/dome", f.dome));
+    expect_error(post_image, http::status::method_not_allowed, "method_not_allowed");
+    CHECK(post_image[http::field::allow] == "GET, PUT, DELETE");
+    CHECK(f.handler.handle(make(http::verb::post, "/healthz", "x")).result() == http::status::method_not_allowed);
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/%zz")), http::status::bad_request, "bad_request");
+}
+
+TEST_CASE("the body limit is enforced on Content-Length and on the body", "[server][handler][bad_input]") {
+    HandlerOptions o = Fixture::with_token();
+    o.body_limit = 1000;
+    Fixture f{o};
+    // Refused on the headers, before any body is read.
+    RequestHeader header = make(http::verb::post, "/v1/search", f.dome).base();
+    const auto early = f.handler.precheck(header);
+    REQUIRE(early);
+    expect_error(*early, http::status::payload_too_large, "payload_too_large");
+    CHECK_FALSE(early->keep_alive());  // the unread body would be taken for the next request
+    header.set(http::field::content_length, "99999999999999999999999999");
+    expect_error(*f.handler.precheck(header), http::status::payload_too_large, "payload_too_large");
+    // And on a body that came without a Content-Length (chunked).
+    Request chunked = make(http::verb::post, "/v1/search", f.dome);
+    chunked.erase(http::field::content_length);
+    chunked.chunked(true);
+    expect_error(f.handler.handle(chunked), http::status::payload_too_large, "payload_too_large");
+    CHECK_FALSE(f.handler.precheck(make(http::verb::post, "/v1/search", std::string(1000, 'x')).base()));
+}
+
+TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server][handler]") {
+    Metrics metrics;
+    Handler handler(Fixture::with_token(), metrics);
+    CHECK(handler.handle(make(http::verb::get, "/healthz")).result() == http::status::ok);
+    // Not ready before a store is attached: the routes that need it answer 503 with Retry-After.
+    const auto not_ready = handler.handle(make(http::verb::get, "/readyz"));
+    expect_error(not_ready, http::status::service_unavailable, "not_ready");
+    CHECK(not_ready[http::field::retry_after] == "1");
+    expect_error(handler.handle(make(http::verb::post, "/v1/search", "x")), http::status::service_unavailable, "not_ready");
+    CHECK(handler.handle(make(http::verb::get, "/metrics")).body().find("neardup_ready 0\n") != std::string::npos);
+
+    Fixture f;
+    CHECK(body_of(f.handler.handle(make(http::verb::get, "/readyz"))) == json{{"status", "ready"}});
+    const json stats = body_of(f.handler.handle(make(http::verb::get, "/v1/stats")));
+    CHECK(stats["index"]["active"] == 2);
+    CHECK(stats["index"]["pdq_entries"] == 2);
+    f.metrics.observe("/v1/search", "POST", 200, 0.01);
+    const auto metrics_res = f.handler.handle(make(http::verb::get, "/metrics"));
+    CHECK(metrics_res[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(metrics_res.body().find("neardup_index_entries 2\n") != std::string::npos);
+    CHECK(metrics_res.body().find("neardup_ready 1\n") != std::string::npos);
+    CHECK(metrics_res.body().find("neardup_http_requests_total{route=\"/v1/search\",method=\"POST\",status=\"200\"} 1\n") != std::string::npos);
+
+    // The document served is the one in the repository, and it describes exactly the routes and methods served.
+    const auto doc_res = f.handler.handle(make(http::verb::get, "/openapi.json"));
+    REQUIRE(doc_res.result() == http::status::ok);
+    const json doc = body_of(doc_res);
+    CHECK(doc == json::parse(openapi_document()));
+    CHECK(doc["openapi"] == "3.0.3");
+    std::set<std::string> documented;
+    for (const auto& [path, ops] : doc["paths"].items())
+        for (const auto& [method, op] : ops.items())
+            if (method != "parameters") documented.insert(method + " " + path);
+    // In an order where each call finds what it needs (the GET before the DELETE).
+    const std::vector<std::string> served = {"post /v1/search", "get /v1/images/{key}", "put /v1/images/{key}", "delete /v1/images/{key}",
+                                             "get /healthz", "get /readyz", "get /metrics", "get /v1/stats", "get /openapi.json"};
+    CHECK(documented == std::set<std::string>(served.begin(), served.end()));
+    for (const auto& route : served) {
+        const auto space = route.find(' ');
+        std::string path = route.substr(space + 1);
+        if (path.ends_with("{key}")) path.replace(path.find("{key}"), 5, "dome");
+        std::string verb = route.substr(0, space);
+        for (auto& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        const auto method = http::string_to_verb(verb);
+        const auto res = f.handler.handle(make(method, path, method == http::verb::post || method == http::verb::put ? f.dome : "",
+                                               "image/jpeg", kToken));
+        INFO(route << " -> " << res.result_int());
+        CHECK(res.result() != http::status::not_found);
+        CHECK(res.result() != http::status::method_not_allowed);
+    }
+}
