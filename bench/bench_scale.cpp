@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
     app.add_option("--references", references, "folder of real reference images, indexed first");
     app.add_option("--db", db, "index directory (default bench-out/scale-<size>); reused when it holds <size> references");
     app.add_option("--max-queries", max_queries, "queries timed")->capture_default_str();
+    store::StoreOptions open_options;
+    app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
@@ -87,9 +89,11 @@ int main(int argc, char** argv) {
     double build_s = 0;
     std::size_t real = 0;
     {
-        store::StoreOptions store_options;
+        store::StoreOptions store_options = open_options;
         store_options.background_merges = false;  // bulk load, optimised at the end
         store::Store store(db, store_options);
+        // A catalog without its snapshot (copied to try other index options) was just rebuilt: keep it.
+        if (!store.stats().loaded_from_snapshot) store.save_snapshot();
         if (store.stats().active < static_cast<std::int64_t>(size)) {
             const auto t0 = Clock::now();
             if (!references.empty()) {
@@ -112,7 +116,7 @@ int main(int argc, char** argv) {
     // Resident memory of an opened index: measured around opening it from its snapshot in this process.
     const std::size_t before = resident_bytes();
     const auto open_start = Clock::now();
-    const store::Store store(db);
+    const store::Store store(db, open_options);
     const double open_ms = ms_since(open_start);
     const std::size_t after = resident_bytes();
     const auto stats = store.stats();

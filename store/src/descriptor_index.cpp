@@ -12,6 +12,7 @@
 #include <faiss/index_io.h>
 
 #include "faiss_clone.hpp"
+#include "hamming_scan.hpp"
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
@@ -64,7 +65,10 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into)
     const std::size_t rows = std::min(n, into.rows);
     std::vector<std::int32_t> distances(rows * kk);
     std::vector<faiss::IndexBinary::idx_t> labels(rows * kk);
-    index_->search(static_cast<faiss::IndexBinary::idx_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
+    if (detail::fast_scan_supported(*index_))
+        detail::fast_scan(*index_, static_cast<std::int64_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
+    else
+        index_->search(static_cast<faiss::IndexBinary::idx_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
     // Merge two sorted lists per row, keeping the k nearest.
     std::vector<std::int32_t> md(k);
     std::vector<std::int64_t> ml(k);
@@ -151,6 +155,8 @@ void DescriptorIndex::optimise() {
     const std::size_t n = static_cast<std::size_t>(map->ntotal);
     // About 3 sqrt(n) lists: with 8 probes, the centroids compared and the codes scanned per query
     // descriptor are then about equal (sqrt(n * nprobe)), which minimises their sum.
+    // (An HNSW quantizer over the centroids was measured too: slower at 10k references than this exact
+    // scan once the scan uses POPCNT, see hamming_scan.hpp.)
     const std::size_t nlist = std::clamp<std::size_t>(static_cast<std::size_t>(3 * std::sqrt(double(n))), 256, 65536);
     auto* quantizer = new faiss::IndexBinaryFlat(kBits);
     auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer, kBits, nlist);

@@ -31,9 +31,9 @@ struct DescriptorIndexOptions {
     int max_distance = 56;
     // Above this many descriptors the index is an inverted file (IndexBinaryIVF) trained on a sample,
     // probing `nprobe` lists; below it, exact search.
-    // 100k descriptors (about 800 references) is where exact search of a query's descriptors passes
-    // ~50 ms on this machine. Debian's FAISS is built without hardware popcount (perf: half of the search
-    // time in libgcc's __popcountdi2), so the probes are few: 8 of sqrt(n) lists.
+    // 100k descriptors (about 800 references) is where exact search of a query's descriptors passed
+    // ~50 ms on this machine, before the POPCNT scan (hamming_scan.hpp) that now runs both kinds; the
+    // probes are few: 8 of 3 sqrt(n) lists.
     std::size_t ivf_threshold = 100'000;
     int nprobe = 8;
 };
