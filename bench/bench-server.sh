@@ -40,7 +40,8 @@ for f in bench-out/small/queries/*.jpg; do
 done
 nq=$(wc -l < "$queries")
 ((nq > 0)) || { echo "no queries: bash datasets/build-offline-benchmark.sh --small" >&2; exit 1; }
-mpx=$(xargs -a "$queries" file -b | grep -oE '[0-9]+x[0-9]+' | awk -Fx '{ s += $1 * $2; n++ } END { printf "%.2f", s / n / 1e6 }')
+mpx=$(while read -r f; do file -b "$f" | grep -oE '[0-9]+x[0-9]+' | tail -1; done < "$queries" |
+      awk -Fx '{ s += $1 * $2; n++ } END { printf "%.2f", s / n / 1e6 }')
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 echo "$token" > "$out/token"
 threads=$((connections < 2 ? 1 : 2))

@@ -149,13 +149,7 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
         // The open tail is copied (it is small) and the copy takes the rows; searches keep the old one.
         std::shared_ptr<Segment> tail;
         if (!next->segments.empty() && next->segments.back().get() == open_tail_) {
-            const Segment& old = *next->segments.back();
-            tail = std::make_shared<Segment>(options_.descriptors);
-            tail->first_id = old.first_id;
-            tail->last_id = old.last_id;
-            tail->rows = old.rows;
-            tail->pdq = old.pdq.clone();
-            tail->descriptors = old.descriptors.clone();
+            tail = next->segments.back()->copy();
             next->segments.back() = tail;
         } else {
             tail = std::make_shared<Segment>(options_.descriptors);
@@ -397,13 +391,7 @@ void Store::optimise() {
     const auto current = view_.load();
     if (current->segments.size() == 1 && current->segments.front().get() != open_tail_) {
         // One closed segment already; organise it for its size if it is not (a copy, then swapped in).
-        auto only = std::make_shared<Segment>(options_.descriptors);
-        const Segment& old = *current->segments.front();
-        only->first_id = old.first_id;
-        only->last_id = old.last_id;
-        only->rows = old.rows;
-        only->pdq = old.pdq.clone();
-        only->descriptors = old.descriptors.clone();
+        auto only = current->segments.front()->copy();
         only->descriptors.optimise();
         auto next = std::make_shared<IndexView>(*current);
         next->segments.front() = std::move(only);

@@ -25,6 +25,16 @@ struct Segment {
     DescriptorIndex descriptors;
 
     explicit Segment(DescriptorIndexOptions options) : descriptors(options) {}
+    // A deep copy, to extend or reorganise without touching the published one.
+    std::shared_ptr<Segment> copy() const {
+        auto out = std::make_shared<Segment>(descriptors.options());
+        out->first_id = first_id;
+        out->last_id = last_id;
+        out->rows = rows;
+        out->pdq = pdq.clone();
+        out->descriptors = descriptors.clone();
+        return out;
+    }
 };
 
 struct IndexView {
