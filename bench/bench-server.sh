@@ -11,6 +11,7 @@
 # Queries: the JPEGs of bench-out/small/queries of 0.5 MP or more. Results: bench-out/server/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args="$*"
 dbs=()
 requests=400
 connections=4
@@ -79,8 +80,9 @@ load() {  # name add_every requests duration
 }
 
 report=$out/report.md
+rm -f "$out/soak.md"
 {
-  echo "Measured $(date -u +%Y-%m-%d) with \`bash bench/bench-server.sh $*\`: wrk, $connections connections, loopback,"
+  echo "Measured $(date -u +%Y-%m-%d) with \`bash bench/bench-server.sh $args\`: wrk, $connections connections, loopback,"
   echo "$nq query JPEGs of $mpx MP on average, server --workers 2 on this $(nproc)-core machine."
   echo
   echo "| references | load | requests | req/s | p50 ms | p95 ms | p99 ms | failed | server RSS MiB (start → end) |"
@@ -119,7 +121,7 @@ PY
     result=$(load soak 10 100000000 "$soak")
     kill $sampler 2>/dev/null || true
     echo "$result" >&2
-    python3 - "$refs" "$soak" "$samples" "$result" >> "$report" <<'PY'
+    python3 - "$refs" "$soak" "$samples" "$result" > "$out/soak.md" <<'PY'
 import json, sys
 refs, soak, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[4])
 rss = [int(x) for x in open(sys.argv[3]).read().split()]
@@ -135,4 +137,5 @@ PY
   wait $pid || true
   rm -rf "$copy"
 done
+[[ -f $out/soak.md ]] && cat "$out/soak.md" >> "$report" && rm "$out/soak.md"
 cat "$report"

@@ -70,7 +70,8 @@ public:
         server_.metrics.in_flight.fetch_sub(1);
         if (server_.stopping.load()) close = true;
         if (close) res.keep_alive(false);
-        if (res.result_int() >= 500) spdlog::warn("{} {} -> {}", method_, target_, res.result_int());
+        if (res.result_int() >= 500 && res.result() != http::status::service_unavailable)  // 503: expected, in the metrics
+            spdlog::warn("{} {} -> {}", method_, target_, res.result_int());
         else spdlog::debug("{} {} -> {} in {:.1f} ms", method_, target_, res.result_int(), seconds * 1e3);
         auto message = std::make_shared<Response>(std::move(res));
         stream_.expires_after(server_.options.write_timeout);
