@@ -7,6 +7,8 @@
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "neardup/engine/hamming.hpp"
+
 namespace neardup {
 namespace {
 
@@ -31,14 +33,27 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
                                const VerifyOptions& options) {
     GeometricMatch out;
     if (query.size() < 4 || reference.size() < 4 || query.kind != reference.kind) return out;
-    const bool binary = query.kind != FeatureKind::sift;
-    cv::Mat qd = query.descriptor_view(), rd = reference.descriptor_view();
-    if (!binary) {
-        qd.convertTo(qd, CV_32F);
-        rd.convertTo(rd, CV_32F);
-    }
     std::vector<std::vector<cv::DMatch>> knn;
-    cv::BFMatcher(binary ? cv::NORM_HAMMING : cv::NORM_L2).knnMatch(qd, rd, knn, 2);
+    if (descriptor_bytes(query.kind) == kBinaryDescriptorBytes && query.kind != FeatureKind::sift) {
+        // ORB: the two nearest by a POPCNT brute force (cv::BFMatcher pays a library call per distance).
+        std::vector<TwoNearest> nearest(query.size());
+        two_nearest_hamming32(query.descriptors.data(), query.size(), reference.descriptors.data(), reference.size(), nearest.data());
+        knn.resize(query.size());
+        for (std::size_t i = 0; i < nearest.size(); ++i) {
+            const TwoNearest& n = nearest[i];
+            if (n.index < 0) continue;
+            knn[i].emplace_back(static_cast<int>(i), n.index, static_cast<float>(n.distance));
+            if (reference.size() > 1) knn[i].emplace_back(static_cast<int>(i), -1, static_cast<float>(n.second));
+        }
+    } else {
+        const bool binary = query.kind != FeatureKind::sift;
+        cv::Mat qd = query.descriptor_view(), rd = reference.descriptor_view();
+        if (!binary) {
+            qd.convertTo(qd, CV_32F);
+            rd.convertTo(rd, CV_32F);
+        }
+        cv::BFMatcher(binary ? cv::NORM_HAMMING : cv::NORM_L2).knnMatch(qd, rd, knn, 2);
+    }
     // Ratio test, then keep one match per reference keypoint (the closest) so that repeated texture
     // cannot pile many query points onto one reference point.
     std::vector<cv::DMatch> best_for_reference(reference.size(), cv::DMatch(-1, -1, 1e9f));

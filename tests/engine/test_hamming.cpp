@@ -1,0 +1,86 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "neardup/engine/hamming.hpp"
+
+using namespace neardup;
+
+namespace {
+
+int naive_distance(const std::uint8_t* a, const std::uint8_t* b) {
+    int d = 0;
+    for (int i = 0; i < 32; ++i)
+        for (int bit = 0; bit < 8; ++bit) d += ((a[i] ^ b[i]) >> bit) & 1;
+    return d;
+}
+
+// Random codes, some of them near copies of others so that small distances and ties occur.
+std::vector<std::uint8_t> codes(std::mt19937& rng, std::size_t n, const std::vector<std::uint8_t>* near = nullptr) {
+    std::vector<std::uint8_t> out(n * 32);
+    for (auto& b : out) b = static_cast<std::uint8_t>(rng());
+    if (near)
+        for (std::size_t i = 0; i < n; i += 3) {
+            const std::size_t src = rng() % (near->size() / 32);
+            std::copy_n(near->data() + src * 32, 32, out.data() + i * 32);
+            out[i * 32 + rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("two nearest Hamming neighbours equal a naive scan", "[engine][hamming][oracle]") {
+    std::mt19937 rng(11);
+    const auto reference = codes(rng, 300);
+    const auto query = codes(rng, 200, &reference);
+    std::vector<TwoNearest> got(200);
+    two_nearest_hamming32(query.data(), 200, reference.data(), 300, got.data());
+    for (std::size_t i = 0; i < 200; ++i) {
+        std::vector<std::pair<int, int>> all;
+        for (int j = 0; j < 300; ++j) all.emplace_back(naive_distance(&query[i * 32], &reference[j * 32]), j);
+        std::sort(all.begin(), all.end());  // distance, then the lower row
+        INFO(i);
+        CHECK(got[i].index == all[0].second);
+        CHECK(got[i].distance == all[0].first);
+        CHECK(got[i].second == all[1].first);
+    }
+    std::vector<TwoNearest> none(1);
+    two_nearest_hamming32(query.data(), 1, reference.data(), 0, none.data());
+    CHECK(none[0].index == -1);
+}
+
+TEST_CASE("the k-nearest scan keeps the k smallest, ties to the smaller id", "[engine][hamming][oracle]") {
+    std::mt19937 rng(12);
+    const auto base = codes(rng, 50);
+    auto many = codes(rng, 1000, &base);
+    std::copy_n(many.data(), 32 * 10, many.data() + 32 * 500);  // exact duplicates: equal distances
+    std::vector<std::int64_t> ids(1000);
+    for (int j = 0; j < 1000; ++j) ids[j] = 5000 - j;  // ids not in row order
+    for (int k : {1, 8, 20}) {
+        const std::uint8_t* q = many.data() + 32 * 3;
+        std::vector<std::int32_t> d(k);
+        std::vector<std::int64_t> id(k);
+        NearestK nearest(k, d.data(), id.data());
+        scan_hamming32(q, many.data(), ids.data(), 1000, nearest);
+        std::vector<std::pair<int, std::int64_t>> all;
+        for (int j = 0; j < 1000; ++j) all.emplace_back(naive_distance(q, &many[j * 32]), ids[j]);
+        std::sort(all.begin(), all.end());
+        INFO(k);
+        for (int i = 0; i < k; ++i) {
+            CHECK(d[i] == all[i].first);
+            CHECK(id[i] == all[i].second);
+        }
+    }
+    // Fewer rows than k: the rest stays empty.
+    std::vector<std::int32_t> d(4);
+    std::vector<std::int64_t> id(4);
+    NearestK nearest(4, d.data(), id.data());
+    scan_hamming32(many.data(), many.data(), nullptr, 2, nearest);
+    CHECK(d[0] == 0);
+    CHECK(id[0] == 0);
+    CHECK(id[2] == -1);
+    CHECK(d[3] == INT32_MAX);
+}
