@@ -97,21 +97,50 @@ cv::Mat downscale_to(const cv::Mat& image, int long_side) {
     return out;
 }
 
-LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions& options) {
+namespace {
+
+cv::Mat feature_frame(const cv::Mat& image, const FeatureOptions& options) {
     if (image.empty() || image.depth() != CV_8U) throw std::invalid_argument("extract_local_features: expected an 8-bit image");
     if (options.max_keypoints <= 0 || options.frame_long_side < 32 || options.frame_long_side > 4095)
         throw std::invalid_argument("extract_local_features: max_keypoints must be > 0 and frame_long_side in [32, 4095]");
     cv::Mat gray;
     if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     else gray = image;
-    gray = downscale_to(gray, options.frame_long_side);
+    return downscale_to(gray, options.frame_long_side);
+}
 
-    std::vector<cv::KeyPoint> keypoints;
+cv::Ptr<cv::ORB> make_orb(const FeatureOptions& options) {
+    return cv::ORB::create(options.max_keypoints * 4, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
+}
+
+LocalFeatures pack(const cv::Mat& gray, const std::vector<cv::KeyPoint>& keypoints, const cv::Mat& descriptors, FeatureKind kind) {
+    LocalFeatures out;
+    out.kind = kind;
+    out.frame_width = static_cast<std::uint16_t>(gray.cols);
+    out.frame_height = static_cast<std::uint16_t>(gray.rows);
+    const int row_bytes = descriptor_bytes(kind);
+    if (!keypoints.empty() && (descriptors.type() != CV_8U || descriptors.cols != row_bytes || descriptors.rows != static_cast<int>(keypoints.size())))
+        throw std::logic_error("extract_local_features: unexpected descriptor layout from OpenCV");
+    out.keypoints.reserve(keypoints.size());
+    out.descriptors.resize(keypoints.size() * row_bytes);
+    for (std::size_t i = 0; i < keypoints.size(); ++i) {
+        const auto& k = keypoints[i];
+        const float angle = k.angle < 0 ? 0.0f : k.angle;
+        out.keypoints.push_back({pack_coordinate(k.pt.x), pack_coordinate(k.pt.y),
+                                 static_cast<std::uint8_t>(static_cast<int>(std::lround(angle / 360.0f * 256.0f)) & 0xFF),
+                                 static_cast<std::uint8_t>(std::clamp(std::lround(k.size * 2.0f), 0L, 255L))});
+        std::copy_n(descriptors.ptr<std::uint8_t>(static_cast<int>(i)), row_bytes, out.descriptors.data() + i * row_bytes);
+    }
+    return out;
+}
+
+// Detection and description on the feature frame `gray`; the keypoints as OpenCV returned them.
+LocalFeatures extract(const cv::Mat& gray, const FeatureOptions& options, std::vector<cv::KeyPoint>& keypoints) {
     cv::Mat descriptors;
     switch (options.kind) {
         case FeatureKind::orb: {
             // Over-detect, then keep the strongest spread over the frame.
-            auto orb = cv::ORB::create(options.max_keypoints * 4, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
+            auto orb = make_orb(options);
             orb->detect(gray, keypoints);
             retain_spread(keypoints, options.max_keypoints, gray.size());
             orb->compute(gray, keypoints, descriptors);
@@ -135,24 +164,38 @@ LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions&
         keypoints.resize(options.max_keypoints);
         descriptors = descriptors.rowRange(0, options.max_keypoints);
     }
+    return pack(gray, keypoints, descriptors, options.kind);
+}
 
-    LocalFeatures out;
-    out.kind = options.kind;
-    out.frame_width = static_cast<std::uint16_t>(gray.cols);
-    out.frame_height = static_cast<std::uint16_t>(gray.rows);
-    const int row_bytes = descriptor_bytes(options.kind);
-    if (!keypoints.empty() && (descriptors.type() != CV_8U || descriptors.cols != row_bytes))
-        throw std::logic_error("extract_local_features: unexpected descriptor layout from OpenCV");
-    out.keypoints.reserve(keypoints.size());
-    out.descriptors.resize(keypoints.size() * row_bytes);
-    for (std::size_t i = 0; i < keypoints.size(); ++i) {
-        const auto& k = keypoints[i];
-        const float angle = k.angle < 0 ? 0.0f : k.angle;
-        out.keypoints.push_back({pack_coordinate(k.pt.x), pack_coordinate(k.pt.y),
-                                 static_cast<std::uint8_t>(static_cast<int>(std::lround(angle / 360.0f * 256.0f)) & 0xFF),
-                                 static_cast<std::uint8_t>(std::clamp(std::lround(k.size * 2.0f), 0L, 255L))});
-        std::copy_n(descriptors.ptr<std::uint8_t>(static_cast<int>(i)), row_bytes, out.descriptors.data() + i * row_bytes);
+}  // namespace
+
+LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions& options) {
+    std::vector<cv::KeyPoint> keypoints;
+    return extract(feature_frame(image, options), options, keypoints);
+}
+
+FeaturesAndMirror extract_local_features_and_mirror(const cv::Mat& image, const FeatureOptions& options) {
+    const cv::Mat gray = feature_frame(image, options);
+    cv::Mat mirrored;
+    cv::flip(gray, mirrored, 1);
+    FeaturesAndMirror out;
+    std::vector<cv::KeyPoint> keypoints;
+    out.features = extract(gray, options, keypoints);
+    if (options.kind != FeatureKind::orb) {
+        out.mirrored = extract(mirrored, options, keypoints);
+        return out;
     }
+    // ORB keypoints (FAST corners, Harris scores, the grid quota) are symmetric under the flip; their
+    // descriptors are not (the rBRIEF pattern), so only these are computed again, at the mirrored
+    // positions and orientations: x -> (W - 1) - x, angle -> 180 - angle (the intensity centroid mirrors).
+    const float last_x = static_cast<float>(gray.cols - 1);
+    for (auto& k : keypoints) {
+        k.pt.x = last_x - k.pt.x;
+        if (k.angle >= 0) k.angle = std::fmod(540.0f - k.angle, 360.0f);
+    }
+    cv::Mat descriptors;
+    make_orb(options)->compute(mirrored, keypoints, descriptors);  // drops any that now touch the border
+    out.mirrored = pack(mirrored, keypoints, descriptors, options.kind);
     return out;
 }
 

@@ -24,10 +24,16 @@ Result<Signature> SignatureExtractor::compute(std::span<const std::uint8_t> byte
 }
 
 Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const {
+    const cv::Mat hash_image = downscale_to(bgr, options_.hash_long_side);
+    Signature s = hashes(hash_image, full_width, full_height);
+    s.features = extract_local_features(hash_image, options_.features);
+    return s;
+}
+
+Signature SignatureExtractor::hashes(const cv::Mat& hash_image, std::uint32_t full_width, std::uint32_t full_height) const {
     Signature s;
     s.width = full_width;
     s.height = full_height;
-    const cv::Mat hash_image = downscale_to(bgr, options_.hash_long_side);
     if (options_.dihedral) {
         const PdqDihedralHashes all = pdq_dihedral_hashes(hash_image);
         s.pdq = {all.hashes[0], all.quality};
@@ -38,7 +44,6 @@ Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_wid
     s.phash = phash64(hash_image);
     s.average_hash = average_hash64(hash_image);
     s.block_mean = block_mean_hash256(hash_image);
-    s.features = extract_local_features(hash_image, options_.features);
     return s;
 }
 
@@ -58,14 +63,10 @@ Result<QuerySignature> SignatureExtractor::compute_query(std::span<const std::ui
 namespace {
 
 // Features of a query at two scales (all of the coarse frame's, half as many again from the fine frame),
-// in the coordinates of the larger frame, interleaved so that every prefix holds both. A copy that fills only part of a collage or screenshot is small in the 512 px frame;
-// in the finer frame its keypoints come out at the scale the reference was described at.
-LocalFeatures two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options) {
-    LocalFeatures coarse = extract_local_features(coarse_image, options);
-    if (fine_image.cols <= coarse_image.cols * 5 / 4) return coarse;  // no finer detail to be had
-    options.max_keypoints = std::max(1, options.max_keypoints / 2);
-    options.frame_long_side = std::max(fine_image.cols, fine_image.rows);
-    LocalFeatures fine = extract_local_features(fine_image, options);
+// in the coordinates of the larger frame, interleaved so that every prefix holds both. A copy that fills
+// only part of a collage or screenshot is small in the 512 px frame; in the finer frame its keypoints come
+// out at the scale the reference was described at.
+LocalFeatures interleave_scales(const LocalFeatures& coarse, const LocalFeatures& fine) {
     const float sx = static_cast<float>(fine.frame_width) / std::max<int>(1, coarse.frame_width);
     const float sy = static_cast<float>(fine.frame_height) / std::max<int>(1, coarse.frame_height);
     LocalFeatures out;
@@ -89,6 +90,16 @@ LocalFeatures two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fin
     return out;
 }
 
+// The two-scale features of the image and of its mirror image.
+FeaturesAndMirror two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options) {
+    FeaturesAndMirror coarse = extract_local_features_and_mirror(coarse_image, options);
+    if (fine_image.cols <= coarse_image.cols * 5 / 4) return coarse;  // no finer detail to be had
+    options.max_keypoints = std::max(1, options.max_keypoints / 2);
+    options.frame_long_side = std::max(fine_image.cols, fine_image.rows);
+    const FeaturesAndMirror fine = extract_local_features_and_mirror(fine_image, options);
+    return {interleave_scales(coarse.features, fine.features), interleave_scales(coarse.mirrored, fine.mirrored)};
+}
+
 }  // namespace
 
 QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32_t full_width, std::uint32_t full_height) const {
@@ -98,13 +109,11 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
     const SignatureExtractor query_extractor(query_options);
     QuerySignature q;
     const cv::Mat coarse = downscale_to(bgr, options_.hash_long_side);
-    q.signature = query_extractor.compute(coarse, full_width, full_height);
+    q.signature = query_extractor.hashes(coarse, full_width, full_height);  // features: two scales, below
     const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
-    q.signature.features = two_scale_features(coarse, fine, query_options.features);
-    cv::Mat coarse_mirrored, fine_mirrored;
-    cv::flip(coarse, coarse_mirrored, 1);
-    cv::flip(fine, fine_mirrored, 1);
-    q.mirrored_features = two_scale_features(coarse_mirrored, fine_mirrored, query_options.features);
+    FeaturesAndMirror features = two_scale_features(coarse, fine, query_options.features);
+    q.signature.features = std::move(features.features);
+    q.mirrored_features = std::move(features.mirrored);
     return q;
 }
 

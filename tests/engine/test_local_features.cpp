@@ -68,6 +68,43 @@ TEST_CASE("features verify a cropped, rotated copy and not a different photo", "
     CHECK(copy_inliers >= 2 * other_inliers);
 }
 
+TEST_CASE("mirrored features: keypoints mirrored, descriptors as if detected on the flipped image", "[local_features][mirror]") {
+    const cv::Mat image = photo("coffee.jpg");
+    FeatureOptions options;
+    options.max_keypoints = 300;
+    const FeaturesAndMirror both = extract_local_features_and_mirror(image, options);
+    CHECK(both.features == extract_local_features(image, options));  // the direct half is the usual extraction
+    cv::Mat flipped;
+    cv::flip(image, flipped, 1);
+    const LocalFeatures detected = extract_local_features(flipped, options);
+    REQUIRE(both.mirrored.size() >= both.features.size() * 9 / 10);  // only border keypoints may drop
+    CHECK(both.mirrored.frame_width == detected.frame_width);
+    // Most mirrored keypoints are found again on the flipped image at the same place, with a near-equal
+    // descriptor (ORB's detection is symmetric under the flip; the descriptor pattern is not, hence the
+    // recomputation).
+    int same = 0;
+    for (std::size_t i = 0; i < both.mirrored.size(); ++i) {
+        const cv::Point2f p = both.mirrored.position(i);
+        for (std::size_t j = 0; j < detected.size(); ++j) {
+            if (cv::norm(detected.position(j) - p) > 1.0) continue;
+            const int d = cv::norm(cv::Mat(1, 32, CV_8U, const_cast<std::uint8_t*>(&both.mirrored.descriptors[i * 32])),
+                                   cv::Mat(1, 32, CV_8U, const_cast<std::uint8_t*>(&detected.descriptors[j * 32])), cv::NORM_HAMMING);
+            if (d <= 24) {
+                ++same;
+                break;
+            }
+        }
+    }
+    INFO(same << " of " << both.mirrored.size());
+    CHECK(same >= static_cast<int>(both.mirrored.size()) * 6 / 10);  // 212 of 300 when written
+    // Against the unflipped descriptors at the same keypoints, they differ: the recomputation matters.
+    int unchanged = 0;
+    for (std::size_t i = 0; i < std::min(both.mirrored.size(), both.features.size()); ++i)
+        unchanged += std::equal(both.mirrored.descriptors.begin() + i * 32, both.mirrored.descriptors.begin() + (i + 1) * 32,
+                                both.features.descriptors.begin() + i * 32);
+    CHECK(unchanged < static_cast<int>(both.mirrored.size()) / 10);
+}
+
 TEST_CASE("feature extraction refuses invalid arguments", "[local_features][bad_input]") {
     const cv::Mat img(100, 100, CV_8UC3, cv::Scalar::all(0));
     FeatureOptions bad;

@@ -58,6 +58,14 @@ struct FeatureOptions {
 // Detects and describes keypoints in an 8-bit BGR or grayscale image. Never more than max_keypoints.
 LocalFeatures extract_local_features(const cv::Mat& image, const FeatureOptions& options = {});
 
+struct FeaturesAndMirror {
+    LocalFeatures features;  // of the image, as extract_local_features
+    LocalFeatures mirrored;  // of the image flipped left-right
+};
+// Both at about the cost of one and a half extractions: ORB keypoints are found once and mirrored, and
+// only the descriptors are computed on the flipped image (other kinds are extracted twice).
+FeaturesAndMirror extract_local_features_and_mirror(const cv::Mat& image, const FeatureOptions& options = {});
+
 // Resizes (area interpolation) so that the longer side is at most long_side; returns the image itself if already small.
 cv::Mat downscale_to(const cv::Mat& image, int long_side);
 

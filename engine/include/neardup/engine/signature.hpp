@@ -74,6 +74,8 @@ public:
     std::vector<Result<Signature>> compute_many(std::span<const std::span<const std::uint8_t>> inputs) const;
 
 private:
+    // Everything but the local features, from an image already at most hash_long_side.
+    Signature hashes(const cv::Mat& hash_image, std::uint32_t full_width, std::uint32_t full_height) const;
     SignatureOptions options_;
 };
 
