@@ -38,7 +38,7 @@ DescriptorIndex::DescriptorIndex(DescriptorIndex&&) noexcept = default;
 DescriptorIndex& DescriptorIndex::operator=(DescriptorIndex&&) noexcept = default;
 
 void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
-    if (features.kind == FeatureKind::sift || descriptor_bytes(features.kind) != kBytes || features.size() == 0) return;
+    if (descriptor_bytes(features.kind) != kBytes || features.size() == 0) return;  // binary 32-byte only (ORB)
     // Keypoints are stored so that every prefix is spread over the image, strongest first within that.
     const std::size_t n = std::min<std::size_t>(features.size(), options_.per_reference);
     std::vector<faiss::IndexBinary::idx_t> ids(n);
@@ -49,7 +49,7 @@ void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
 std::size_t DescriptorIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
 
 bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into) const {
-    if (q.size() == 0 || descriptor_bytes(q.kind) != kBytes || q.kind == FeatureKind::sift) return false;
+    if (q.size() == 0 || descriptor_bytes(q.kind) != kBytes) return false;
     // Only the strongest descriptors search: the votes of a copy come from them, and search time is linear
     // in their number.
     const std::size_t n = std::min<std::size_t>(q.size(), options_.query_descriptors);
