@@ -47,6 +47,13 @@ Request make(http::verb method, const std::string& target, std::string body = {}
     return req;
 }
 
+Response read_response(tcp::socket& s) {
+    beast::flat_buffer buffer;
+    Response res;
+    http::read(s, buffer, res);
+    return res;
+}
+
 // A server on an ephemeral loopback port, serving a fresh index, run on its own thread.
 struct Running {
     test::TempDir dir;
@@ -87,14 +94,13 @@ struct Running {
     Response send(const Request& req) const {
         tcp::socket s = socket();
         http::write(s, req);
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         return res;
     }
 };
 
 json body_of(const Response& res) { return json::parse(res.body()); }
+
 
 // Reads until the peer closes; true if it closed (rather than timing out after `wait`).
 bool closed_by_peer(tcp::socket& s, std::chrono::milliseconds wait) {
@@ -150,9 +156,7 @@ TEST_CASE("bodies over the limit are refused while they are read", "[server][htt
         Request req = make(http::verb::post, "/v1/search", std::string(5000, 'x'));
         http::request_serializer<http::string_body> sr(req);
         http::write_header(s, sr);  // the body is never sent
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::payload_too_large);
         CHECK(body_of(res)["error"]["code"] == "payload_too_large");
         CHECK(closed_by_peer(s, std::chrono::milliseconds(2000)));
@@ -162,9 +166,7 @@ TEST_CASE("bodies over the limit are refused while they are read", "[server][htt
         Request req = make(http::verb::post, "/v1/search", std::string(5000, 'x'));
         req.chunked(true);
         http::write(s, req);
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::payload_too_large);
         CHECK_FALSE(res.keep_alive());
     }
@@ -174,9 +176,7 @@ TEST_CASE("bodies over the limit are refused while they are read", "[server][htt
         req.set(http::field::expect, "100-continue");
         http::request_serializer<http::string_body> sr(req);
         http::write_header(s, sr);
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::payload_too_large);
     }
     CHECK(r.send(make(http::verb::get, "/healthz")).result() == http::status::ok);
@@ -209,9 +209,7 @@ TEST_CASE("slow clients are answered 408 and idle ones closed", "[server][http][
     SECTION("headers that never finish") {
         tcp::socket s = r.socket();
         net::write(s, net::buffer(std::string("POST /v1/search HTTP/1.1\r\nHost: x\r\n")));
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::request_timeout);
         CHECK(body_of(res)["error"]["code"] == "request_timeout");
         CHECK(r.metrics.requests("unmatched", "?", 408) == 1);  // the route is unknown without the headers
@@ -219,9 +217,7 @@ TEST_CASE("slow clients are answered 408 and idle ones closed", "[server][http][
     SECTION("a body that stops short") {
         tcp::socket s = r.socket();
         net::write(s, net::buffer(std::string("POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n0123456789")));
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::request_timeout);
         CHECK(r.metrics.requests("/v1/search", "POST", 408) == 1);
     }
@@ -258,17 +254,13 @@ TEST_CASE("malformed requests and bad uploads over the wire; the server keeps se
         INFO(raw);
         tcp::socket s = r.socket();
         net::write(s, net::buffer(raw));
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::bad_request);
     }
     {
         tcp::socket s = r.socket();
         net::write(s, net::buffer("GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n"));
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         CHECK(res.result() == http::status::request_header_fields_too_large);
     }
     CHECK_FALSE(r.store.get("bad"));
@@ -410,9 +402,7 @@ TEST_CASE("neardup-server serves an index and exits 0 on SIGTERM", "[server][pro
         tcp::socket s(Running::client_ioc());
         s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
         http::write(s, req);
-        beast::flat_buffer buffer;
-        Response res;
-        http::read(s, buffer, res);
+        const Response res = read_response(s);
         return res;
     };
     bool ready = false;
