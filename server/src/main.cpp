@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(0, 256));
     app.add_option("--queue", server_options.queue_limit, "Requests queued or running on the workers before answering 503")
         ->capture_default_str()->check(CLI::Range(1, 100000));
+    app.add_option("--max-connections", server_options.max_connections, "Open connections; more are closed on accept")
+        ->capture_default_str()->check(CLI::Range(1, 1000000));
     app.add_option("--token-file", token_file, "File holding the bearer token that writes need (without it, writes are refused)");
     app.add_flag("--require-token-for-reads", handler_options.reads_require_token, "Searches and metadata reads need the token too");
     app.add_option("--body-limit-mib", body_limit_mib, "Largest request body, MiB")->capture_default_str()->check(CLI::Range(0.001, 1024.0));

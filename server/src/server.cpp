@@ -37,6 +37,7 @@ struct Server::Impl {
     net::signal_set signals;
     tbb::task_arena workers;
     std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> connections{0};
     unsigned short port = 0;
     std::mutex sessions_mutex;
     std::vector<std::weak_ptr<Session>> sessions;
@@ -50,7 +51,12 @@ struct Server::Impl {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, Server::Impl& server)
-        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {}
+        : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {
+        server_.connections.fetch_add(1);
+    }
+    ~Session() { server_.connections.fetch_sub(1); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -249,14 +255,19 @@ Server::Impl::Impl(Handler& h, Metrics& m, ServerOptions o)
     port = acceptor.local_endpoint().port();
     handler.server_gauges = [this] {
         return std::vector<Gauge>{{"neardup_work_queue_capacity", "Requests the worker pool queue holds before answering 503.",
-                                   double(options.queue_limit)}};
+                                   double(options.queue_limit)},
+                                  {"neardup_http_connections", "Open client connections.", double(connections.load())}};
     };
 }
 
 void Server::Impl::accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-        if (!ec) {
+        if (!ec && connections.load() >= options.max_connections) {
+            spdlog::warn("{} connections open: closing a new one", connections.load());
+            beast::error_code ignored;
+            socket.close(ignored);
+        } else if (!ec) {
             auto session = std::make_shared<Session>(std::move(socket), *this);
             {
                 std::lock_guard lock(sessions_mutex);

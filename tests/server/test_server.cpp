@@ -228,6 +228,30 @@ TEST_CASE("slow clients are answered 408 and idle ones closed", "[server][http][
     CHECK(r.send(make(http::verb::get, "/healthz")).result() == http::status::ok);
 }
 
+TEST_CASE("connections past the limit are closed on accept", "[server][http][overload]") {
+    ServerOptions so;
+    so.max_connections = 2;
+    Running r(so);
+    tcp::socket a = r.socket(), b = r.socket();
+    http::write(a, make(http::verb::get, "/healthz"));  // both are sessions before the third arrives
+    CHECK(read_response(a).result() == http::status::ok);
+    http::write(b, make(http::verb::get, "/healthz"));
+    CHECK(read_response(b).result() == http::status::ok);
+    tcp::socket c = r.socket();
+    CHECK(closed_by_peer(c, std::chrono::milliseconds(2000)));
+    a.close();
+    // Once one closes, a new connection is served (the server notices the close asynchronously).
+    bool served = false;
+    for (int i = 0; i < 100 && !served; ++i) {
+        try {
+            served = r.send(make(http::verb::get, "/healthz")).result() == http::status::ok;
+        } catch (const std::exception&) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    CHECK(served);
+}
+
 TEST_CASE("malformed requests and bad uploads over the wire; the server keeps serving", "[server][http][bad_input]") {
     Running r;
     const std::string jpeg = photo("dome.jpg");

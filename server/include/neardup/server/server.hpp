@@ -23,6 +23,8 @@ struct ServerOptions {
     int workers = 0;  // 0: one per hardware thread
     // Requests waiting for or running on the workers; past it a request is answered 503 with Retry-After.
     std::size_t queue_limit = 64;
+    // Open connections; one more is closed as soon as it is accepted (each costs a socket and buffers).
+    std::size_t max_connections = 1024;
     std::size_t body_limit = 20u << 20;
     std::size_t header_limit = 16u << 10;
     // Time to receive a request's headers (and the idle time allowed between keep-alive requests), and
