@@ -23,18 +23,27 @@ std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> querie
     return out;
 }
 
+void IndexView::add_votes(const LocalFeatures& query, const DescriptorIndexOptions& options,
+                          std::unordered_map<std::int64_t, int>& votes) const {
+    DescriptorNeighbours merged;
+    bool searched = false;
+    for (const auto& segment : segments) searched = segment->descriptors.search(query, merged) || searched;
+    if (searched) DescriptorIndex::count_votes(merged, options, votes);
+}
+
+std::vector<Vote> IndexView::ranked(const std::unordered_map<std::int64_t, int>& votes, std::size_t limit) const {
+    std::unordered_map<std::int64_t, int> active_votes;
+    for (const auto& [id, n] : votes)
+        if (active(id)) active_votes.emplace(id, n);
+    return DescriptorIndex::rank_votes(active_votes, limit);
+}
+
 std::vector<Vote> IndexView::vote(const std::vector<const LocalFeatures*>& queries, const DescriptorIndexOptions& options,
                                   std::size_t limit) const {
     std::unordered_map<std::int64_t, int> votes;
-    for (const LocalFeatures* q : queries) {
-        if (!q) continue;
-        DescriptorNeighbours merged;
-        bool searched = false;
-        for (const auto& segment : segments) searched = segment->descriptors.search(*q, merged) || searched;
-        if (searched) DescriptorIndex::count_votes(merged, options, votes);
-    }
-    for (auto it = votes.begin(); it != votes.end();) it = active(it->first) ? std::next(it) : votes.erase(it);
-    return DescriptorIndex::rank_votes(votes, limit);
+    for (const LocalFeatures* q : queries)
+        if (q) add_votes(*q, options, votes);
+    return ranked(votes, limit);
 }
 
 std::size_t IndexView::pdq_entries() const {

@@ -352,9 +352,13 @@ std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOp
         // Mirrored descriptors vote only when the direct ones found no clear candidate: half the
         // descriptor search for most queries, and a mirrored copy gets few direct votes.
         const std::size_t limit = options_.vote_candidates * 2;
-        auto votes = view->vote({&query.signature.features}, options_.descriptors, limit);
-        if (votes.empty() || votes.front().votes < options_.mirror_vote_below)
-            votes = view->vote({&query.signature.features, &query.mirrored_features}, options_.descriptors, limit);
+        std::unordered_map<std::int64_t, int> counts;
+        view->add_votes(query.signature.features, options_.descriptors, counts);
+        auto votes = view->ranked(counts, limit);
+        if (votes.empty() || votes.front().votes < options_.mirror_vote_below) {
+            view->add_votes(query.mirrored_features, options_.descriptors, counts);  // the direct ones are counted
+            votes = view->ranked(counts, limit);
+        }
         std::size_t taken = 0;
         for (const auto& v : votes) {
             if (taken >= options_.vote_candidates || v.votes < options_.min_votes) break;

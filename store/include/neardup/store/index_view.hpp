@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct IndexView {
     // Descriptor votes over all segments as if they were one index (the k nearest are merged across them).
     std::vector<Vote> vote(const std::vector<const LocalFeatures*>& queries, const DescriptorIndexOptions& options,
                            std::size_t limit) const;
+    // The same in two steps, so that votes of more query features can be added to those already counted.
+    void add_votes(const LocalFeatures& query, const DescriptorIndexOptions& options, std::unordered_map<std::int64_t, int>& votes) const;
+    // Active references by votes, best first, at most `limit`.
+    std::vector<Vote> ranked(const std::unordered_map<std::int64_t, int>& votes, std::size_t limit) const;
     std::size_t pdq_entries() const;
     std::size_t descriptor_entries() const;
 };
