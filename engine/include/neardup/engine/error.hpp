@@ -1,11 +1,10 @@
 // Typed errors and a small result type for the failures that input can cause at run time.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <variant>
+
+#include "neardup/result.hpp"
 
 namespace neardup {
 
@@ -32,42 +31,10 @@ struct Error {
 };
 
 // Thrown by Result::value() when the result holds an error.
-class ResultError : public std::runtime_error {
-public:
-    explicit ResultError(Error e) : std::runtime_error(e.message), error_(std::move(e)) {}
-    const Error& error() const noexcept { return error_; }
-
-private:
-    Error error_;
-};
-
-// Either a value or an Error; a stand-in for C++23 std::expected.
+using ResultError = ResultErrorOf<Error>;
+// Either a value or an Error.
 template <class T>
-class Result {
-public:
-    Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
-    Result(Error error) : state_(std::move(error)) {}  // NOLINT: implicit by design
-
-    bool ok() const noexcept { return std::holds_alternative<T>(state_); }
-    explicit operator bool() const noexcept { return ok(); }
-
-    const T& value() const& {
-        if (!ok()) throw ResultError(std::get<Error>(state_));
-        return std::get<T>(state_);
-    }
-    // By value, not T&&: `for (auto& x : f().value())` must not iterate a destroyed temporary.
-    T value() && {
-        if (!ok()) throw ResultError(std::get<Error>(state_));
-        return std::get<T>(std::move(state_));
-    }
-    const Error& error() const& {
-        if (ok()) throw std::logic_error("Result::error() called on a value");
-        return std::get<Error>(state_);
-    }
-
-private:
-    std::variant<T, Error> state_;
-};
+using Result = BasicResult<T, Error>;
 
 inline Error make_error(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
 

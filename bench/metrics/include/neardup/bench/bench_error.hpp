@@ -2,11 +2,10 @@
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <variant>
+
+#include "neardup/result.hpp"
 
 namespace neardup::bench {
 
@@ -27,41 +26,10 @@ struct BenchError {
 };
 
 // Thrown by BenchResult::value() when the result holds an error.
-class BenchResultError : public std::runtime_error {
-public:
-    explicit BenchResultError(BenchError e) : std::runtime_error(e.message), error_(std::move(e)) {}
-    const BenchError& error() const noexcept { return error_; }
-
-private:
-    BenchError error_;
-};
-
-// Either a value or a BenchError; a stand-in for C++23 std::expected.
+using BenchResultError = ResultErrorOf<BenchError>;
+// Either a value or a BenchError.
 template <class T>
-class BenchResult {
-public:
-    BenchResult(T value) : state_(std::move(value)) {}            // NOLINT: implicit by design
-    BenchResult(BenchError error) : state_(std::move(error)) {}   // NOLINT: implicit by design
-
-    bool ok() const noexcept { return std::holds_alternative<T>(state_); }
-    explicit operator bool() const noexcept { return ok(); }
-
-    const T& value() const& {
-        if (!ok()) throw BenchResultError(std::get<BenchError>(state_));
-        return std::get<T>(state_);
-    }
-    T value() && {  // by value: a range-for over f().value() must not dangle
-        if (!ok()) throw BenchResultError(std::get<BenchError>(state_));
-        return std::get<T>(std::move(state_));
-    }
-    const BenchError& error() const& {
-        if (ok()) throw std::logic_error("BenchResult::error() called on a value");
-        return std::get<BenchError>(state_);
-    }
-
-private:
-    std::variant<T, BenchError> state_;
-};
+using BenchResult = BasicResult<T, BenchError>;
 
 // Builds an error whose message is "source:line: what" (or "source: what" when line is 0).
 BenchError make_bench_error(BenchErrorCode code, std::string_view source, std::size_t line, std::string_view what);
