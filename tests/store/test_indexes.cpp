@@ -74,6 +74,32 @@ TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", 
     }
 }
 
+TEST_CASE("an inverted file puts each descriptor in its nearest list: one probe finds it", "[store][descriptor_index]") {
+    std::mt19937_64 rng(21);
+    DescriptorIndexOptions options;
+    options.per_reference = 100;
+    options.neighbours = 1;
+    options.ivf_threshold = 1000;
+    options.nprobe = 1;  // only the query's nearest list is scanned
+    options.max_distance = 256;
+    DescriptorIndex ivf(options);
+    std::vector<LocalFeatures> refs;
+    for (int i = 0; i < 40; ++i) {
+        refs.push_back(random_features(rng, 100));
+        ivf.add(i + 1, refs.back());
+    }
+    ivf.optimise();
+    for (int i = 0; i < 40; i += 7) {
+        DescriptorNeighbours nb;
+        REQUIRE(ivf.search(refs[i], nb));
+        for (std::size_t row = 0; row < nb.rows; ++row) {
+            INFO("reference " << i + 1 << " descriptor " << row);
+            CHECK(nb.distances[row] == 0);
+            CHECK(nb.labels[row] == ((static_cast<std::int64_t>(i + 1) << DescriptorIndex::kKeypointBits) | static_cast<std::int64_t>(row)));
+        }
+    }
+}
+
 TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file alike", "[store][descriptor_index][oracle]") {
     std::mt19937_64 rng(9);
     DescriptorIndexOptions options;
