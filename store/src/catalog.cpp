@@ -152,12 +152,16 @@ std::optional<CatalogEntry> Catalog::find_active(const std::string& key) const {
     return read_entry(s);
 }
 
-std::optional<CatalogEntry> Catalog::find_by_id(std::int64_t id) const {
+std::optional<CatalogEntry> Catalog::find_by_id(std::int64_t id, std::vector<std::uint8_t>* signature) const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);
-    Statement s(db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE id = ?").c_str());
+    Statement s(db, (std::string("SELECT ") + kEntryColumns + ", signature FROM images WHERE id = ?").c_str());
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
+    if (signature) {
+        const auto b = s.blob(9);
+        signature->assign(b.begin(), b.end());
+    }
     return read_entry(s);
 }
 
@@ -237,29 +241,19 @@ std::vector<std::int64_t> Catalog::inactive_ids() const {
     return out;
 }
 
-std::int64_t Catalog::max_id() const {
+std::int64_t Catalog::read_int64(const char* sql) const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);
-    Statement s(db, "SELECT COALESCE(MAX(id), 0) FROM images");
+    Statement s(db, sql);
     s.step();
     return s.int64(0);
 }
 
-std::int64_t Catalog::active_count() const {
-    sqlite3* db = nullptr;
-    const auto lock = reader(db);
-    Statement s(db, "SELECT COUNT(*) FROM images WHERE status = 'active'");
-    s.step();
-    return s.int64(0);
-}
+std::int64_t Catalog::max_id() const { return read_int64("SELECT COALESCE(MAX(id), 0) FROM images"); }
 
-std::int64_t Catalog::generation() const {
-    sqlite3* db = nullptr;
-    const auto lock = reader(db);
-    Statement s(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'");
-    s.step();
-    return s.int64(0);
-}
+std::int64_t Catalog::active_count() const { return read_int64("SELECT COUNT(*) FROM images WHERE status = 'active'"); }
+
+std::int64_t Catalog::generation() const { return read_int64("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'"); }
 
 std::int64_t Catalog::purge_inactive() {
     std::lock_guard lock(writer_->mutex);

@@ -368,10 +368,11 @@ std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOp
     }
     const double threshold = options.threshold.value_or(options_.match_threshold);
     std::vector<SearchHit> hits;
+    std::vector<std::uint8_t> signature_bytes;
     for (std::int64_t id : candidates) {
-        auto entry = catalog_->find_by_id(id);
+        auto entry = catalog_->find_by_id(id, &signature_bytes);
         if (!entry || !entry->active || !has_labels(entry->labels, options.required_labels)) continue;
-        const Signature reference = decode_signature_or_throw(id, catalog_->signature(id));
+        const Signature reference = decode_signature_or_throw(id, signature_bytes);
         const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
         SearchHit h;
         h.id = id;

@@ -61,7 +61,8 @@ public:
     Catalog& operator=(const Catalog&) = delete;
 
     std::optional<CatalogEntry> find_active(const std::string& key) const;
-    std::optional<CatalogEntry> find_by_id(std::int64_t id) const;
+    // With `signature`, the row's serialized signature too (one read for both).
+    std::optional<CatalogEntry> find_by_id(std::int64_t id, std::vector<std::uint8_t>* signature = nullptr) const;
     std::vector<std::uint8_t> signature(std::int64_t id) const;  // empty if no such row
 
     // Inserts all entries in one transaction (durable when this returns); returns their new ids.
@@ -85,6 +86,7 @@ private:
     struct Connection;
     static constexpr int kReaders = 4;
     std::unique_lock<std::mutex> reader(sqlite3*& db) const;
+    std::int64_t read_int64(const char* sql) const;  // the first column of a one-row query
 
     std::unique_ptr<Connection> writer_;
     std::vector<std::unique_ptr<Connection>> readers_;
