@@ -186,8 +186,8 @@ Route Handler::route(const RequestHeader& header) const {
     return {pattern(id), worker};
 }
 
-void Handler::check(const RequestHeader& header) const {
-    const RequestTarget target = parse_target(sv(header.target()));
+RequestTarget Handler::check(const RequestHeader& header) const {
+    RequestTarget target = parse_target(sv(header.target()));
     const Matched m = match(target.path);
     if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
     const auto methods = allowed(m.id);
@@ -219,6 +219,19 @@ void Handler::check(const RequestHeader& header) const {
     }
     if (m.id == RouteId::image) check_key(m.key);
     if (m.id == RouteId::search || m.id == RouteId::image || m.id == RouteId::stats) store();  // 503 until ready
+    return target;
+}
+
+Response Handler::refusal(const ApiError& e, const RequestHeader& header, bool keep_alive) const {
+    Response res = error_response(e, header.version(), keep_alive);
+    if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+    if (e.status() == http::status::method_not_allowed) {
+        std::string allow;
+        for (const auto v : allowed(match(parse_target(sv(header.target())).path).id))
+            allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
+        res.set(http::field::allow, allow);
+    }
+    return res;
 }
 
 std::optional<Response> Handler::precheck(const RequestHeader& header) const {
@@ -226,30 +239,19 @@ std::optional<Response> Handler::precheck(const RequestHeader& header) const {
         check(header);
         return std::nullopt;
     } catch (const ApiError& e) {
-        Response res = error_response(e, header.version(), false);  // the body is left unread: close after
-        if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
-        if (e.status() == http::status::method_not_allowed) {
-            std::string allow;
-            for (const auto v : allowed(match(parse_target(sv(header.target())).path).id))
-                allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
-            res.set(http::field::allow, allow);
-        }
-        return res;
+        return refusal(e, header, false);  // the body is left unread: close after
     }
 }
 
 Response Handler::handle(const Request& request) const {
-    if (auto refused = precheck(request)) {
-        refused->keep_alive(request.keep_alive());  // the body was read: the connection can go on
-        return std::move(*refused);
-    }
     try {
+        const RequestTarget target = check(request);
         if (request.body().size() > options_.body_limit)
             throw ApiError(http::status::payload_too_large, "payload_too_large",
                            "the body is over the limit of " + std::to_string(options_.body_limit) + " bytes");
-        return dispatch(request);
+        return dispatch(request, target);
     } catch (const ApiError& e) {
-        return error_response(e, request.version(), request.keep_alive());
+        return refusal(e, request, request.keep_alive());  // the body was read: the connection can go on
     } catch (const std::exception& e) {
         spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
         return error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())),
@@ -257,8 +259,7 @@ Response Handler::handle(const Request& request) const {
     }
 }
 
-Response Handler::dispatch(const Request& request) const {
-    const RequestTarget target = parse_target(sv(request.target()));
+Response Handler::dispatch(const Request& request, const RequestTarget& target) const {
     const Matched m = match(target.path);
     const unsigned version = request.version();
     const bool keep = request.keep_alive();
@@ -282,9 +283,9 @@ Response Handler::dispatch(const Request& request) const {
                                                     {"work_queue_depth", metrics_.queue_depth.load()},
                                                     {"in_flight", metrics_.in_flight.load()}}, version, keep);
         }
-        case RouteId::search: return search(request);
+        case RouteId::search: return search(request, target);
         case RouteId::image:
-            if (request.method() == http::verb::put) return put_image(request, m.key);
+            if (request.method() == http::verb::put) return put_image(request, target, m.key);
             only_params(target, {});
             if (request.method() == http::verb::delete_) {
                 if (!store().remove(m.key)) throw ApiError(http::status::not_found, "not_found", "no image under key '" + m.key + "'");
@@ -297,9 +298,8 @@ Response Handler::dispatch(const Request& request) const {
     throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
 }
 
-Response Handler::search(const Request& request) const {
+Response Handler::search(const Request& request, const RequestTarget& target) const {
     const auto start = Clock::now();
-    const RequestTarget target = parse_target(sv(request.target()));
     only_params(target, {"top", "threshold", "label"});
     store::SearchOptions options;
     if (const auto top = target.get("top")) options.top = parse_int("top", *top, 0, options_.max_top);
@@ -313,8 +313,7 @@ Response Handler::search(const Request& request) const {
                          request.version(), request.keep_alive());
 }
 
-Response Handler::put_image(const Request& request, const std::string& key) const {
-    const RequestTarget target = parse_target(sv(request.target()));
+Response Handler::put_image(const Request& request, const RequestTarget& target, const std::string& key) const {
     only_params(target, {"label", "replace"});
     const store::Labels labels = parse_labels(target);
     const bool replace = target.get("replace") ? parse_bool("replace", *target.get("replace")) : false;

@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
         }
         handler_options.token = token;
     }
-    handler_options.body_limit = server_options.body_limit = static_cast<std::size_t>(body_limit_mib * (1 << 20));
+    handler_options.body_limit = static_cast<std::size_t>(body_limit_mib * (1 << 20));
     server_options.header_timeout = std::chrono::milliseconds(static_cast<long>(header_timeout_s * 1000));
     server_options.body_timeout = std::chrono::milliseconds(static_cast<long>(body_timeout_s * 1000));
 

@@ -72,7 +72,7 @@ public:
     // Answers the current request; `close` closes the connection afterwards (the body may be unread).
     void respond(Response res, bool close = false) {
         const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-        server_.metrics.observe(route_, method_, res.result_int(), seconds);
+        server_.metrics.observe(route_.pattern, method_, res.result_int(), seconds);
         server_.metrics.in_flight.fetch_sub(1);
         if (server_.stopping.load()) close = true;
         if (close) res.keep_alive(false);
@@ -107,7 +107,7 @@ private:
         if (server_.stopping.load()) return shutdown();
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(server_.options.header_limit));
-        parser_->body_limit(server_.options.body_limit);
+        parser_->body_limit(server_.handler.body_limit());
         refusal_.reset();
         idle_ = true;
         arm(server_.options.header_timeout);
@@ -136,14 +136,14 @@ private:
         if (header_done && (client_left || (ec == net::error::operation_aborted && !timed_out))) return abandon();
         if (!header_done) {
             begin_request("?", "?");
-            route_ = "unmatched";
+            route_ = Route{"unmatched", false};
         }
         ApiError error(http::status::bad_request, "bad_request", "malformed request: " + ec.message());
         if (timed_out)
             error = ApiError(http::status::request_timeout, "request_timeout", "the request was not received in time");
         else if (ec == http::error::body_limit)
             error = ApiError(http::status::payload_too_large, "payload_too_large",
-                             "the body is over the limit of " + std::to_string(server_.options.body_limit) + " bytes");
+                             "the body is over the limit of " + std::to_string(server_.handler.body_limit()) + " bytes");
         else if (ec == http::error::header_limit)
             error = ApiError(http::status::request_header_fields_too_large, "header_too_large",
                              "the request headers are over " + std::to_string(server_.options.header_limit) + " bytes");
@@ -154,7 +154,7 @@ private:
         if (ec) return fail_read(ec, false);
         const RequestHeader& header = parser_->get();
         begin_request(sv(header.method_string()), sv(header.target()));
-        route_ = server_.handler.route(header).pattern;
+        route_ = server_.handler.route(header);
         if (auto refused = server_.handler.precheck(header)) {
             // A body over the limit is not read: answer and close. Other refusals read (and drop) the body
             // so that the connection can go on.
@@ -186,7 +186,7 @@ private:
             refusal_->keep_alive(request.keep_alive());
             return respond(std::move(*refusal_));
         }
-        if (server_.handler.route(request).on_worker) return server_.submit(shared_from_this(), std::move(request));
+        if (route_.on_worker) return server_.submit(shared_from_this(), std::move(request));
         respond(server_.handler.handle(request));
     }
 
@@ -211,7 +211,7 @@ private:
         auto scratch = std::make_shared<std::array<char, 16384>>();
         stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
             self->lingered_ += n;
-            if (ec || self->lingered_ > self->server_.options.body_limit + (1u << 20)) {
+            if (ec || self->lingered_ > self->server_.handler.body_limit() + (1u << 20)) {
                 self->timer_.cancel();
                 return self->shutdown();
             }
@@ -236,7 +236,8 @@ private:
     bool timed_out_ = false;
     std::size_t lingered_ = 0;
     Clock::time_point start_;
-    std::string route_ = "unmatched", method_, target_;
+    Route route_{"unmatched", false};
+    std::string method_, target_;
 };
 
 Server::Impl::Impl(Handler& h, Metrics& m, ServerOptions o)

@@ -12,6 +12,7 @@
 
 #include "neardup/server/http.hpp"
 #include "neardup/server/metrics.hpp"
+#include "neardup/server/request_target.hpp"
 #include "neardup/store/store.hpp"
 
 namespace neardup::server {
@@ -41,6 +42,7 @@ public:
     bool ready() const { return store_.load() != nullptr; }
 
     Route route(const RequestHeader& header) const;
+    std::size_t body_limit() const { return options_.body_limit; }
     // What can be refused on the headers alone, before a body is read: unknown route (404), method (405),
     // credentials (401, 403), Content-Length over the limit (413), content type (415), not ready (503).
     std::optional<Response> precheck(const RequestHeader& header) const;
@@ -51,10 +53,13 @@ public:
     std::function<std::vector<Gauge>()> server_gauges;
 
 private:
-    void check(const RequestHeader& header) const;
-    Response dispatch(const Request& request) const;
-    Response search(const Request& request) const;
-    Response put_image(const Request& request, const std::string& key) const;
+    // Throws the ApiError that refuses the request on its headers; else returns its parsed target.
+    RequestTarget check(const RequestHeader& header) const;
+    // An error answer, with WWW-Authenticate on 401 and Allow on 405.
+    Response refusal(const ApiError& error, const RequestHeader& header, bool keep_alive) const;
+    Response dispatch(const Request& request, const RequestTarget& target) const;
+    Response search(const Request& request, const RequestTarget& target) const;
+    Response put_image(const Request& request, const RequestTarget& target, const std::string& key) const;
     Response metrics_text(const Request& request) const;
     store::Store& store() const;
 

@@ -25,7 +25,6 @@ struct ServerOptions {
     std::size_t queue_limit = 64;
     // Open connections; one more is closed as soon as it is accepted (each costs a socket and buffers).
     std::size_t max_connections = 1024;
-    std::size_t body_limit = 20u << 20;
     std::size_t header_limit = 16u << 10;
     // Time to receive a request's headers (and the idle time allowed between keep-alive requests), and
     // then its body. A client too slow is answered 408 and disconnected.
@@ -38,7 +37,7 @@ class Session;
 
 class Server {
 public:
-    // Binds and listens; throws std::system_error when the address cannot be used.
+    // The body limit is the handler's (HandlerOptions::body_limit). Binds and listens; throws std::system_error when the address cannot be used.
     Server(Handler& handler, Metrics& metrics, ServerOptions options);
     ~Server();
     Server(const Server&) = delete;
