@@ -73,7 +73,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
     try {
         catalog_->scan(after_id, last_id, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
             if (stop.stop_requested()) throw Stopped{};
-        if (!active) return;  // deleted before the build: nothing to find
+            if (!active) return;  // deleted before the build: nothing to find
             const Signature signature = decode_signature_or_throw(id, bytes);
             segment->pdq.add(id, signature.pdq.hash);
             segment->descriptors.add(id, signature.features);
