@@ -14,6 +14,7 @@ std::string_view to_string(ErrorCode code) noexcept {
         case ErrorCode::unsupported_version: return "unsupported_version";
         case ErrorCode::io_error: return "io_error";
         case ErrorCode::conflict: return "conflict";
+        case ErrorCode::invalid_key: return "invalid_key";
     }
     return "unknown";
 }

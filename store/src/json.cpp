@@ -47,4 +47,8 @@ nlohmann::ordered_json to_json(const StoreStats& s) {
             {"caught_up_on_open", s.caught_up}};
 }
 
+std::string dump_json(const nlohmann::ordered_json& value, int indent) {
+    return value.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 }  // namespace neardup::store

@@ -11,6 +11,7 @@
 
 #include "neardup/engine/regions.hpp"
 #include "neardup/engine/signature_codec.hpp"
+#include "neardup/store/key.hpp"
 
 namespace neardup::store {
 namespace {
@@ -248,6 +249,7 @@ AddStatus Store::plan(const std::string& key, const Sha256& sha, bool replace) c
 
 Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Sha256& sha,
                                    const Labels& labels, bool replace) const {
+    if (const auto why = invalid_key_reason(key)) return make_error(ErrorCode::invalid_key, *why);
     auto signature = extractor_.compute(bytes);
     if (!signature) return signature.error();
     PreparedAdd p;
@@ -282,6 +284,7 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
 }
 
 Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels, bool replace) {
+    if (const auto why = invalid_key_reason(key)) return make_error(ErrorCode::invalid_key, *why);
     if (bytes.empty()) return make_error(ErrorCode::empty_input, "empty input: 0 bytes");
     const Sha256 sha = sha256_of(bytes);
     const AddStatus status = plan(key, sha, replace);

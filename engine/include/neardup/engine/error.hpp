@@ -20,6 +20,7 @@ enum class ErrorCode {
     unsupported_version, // serialized signature from an unknown format version
     io_error,            // input could not be read (missing file, permission, short read)
     conflict,            // a key already names a different image
+    invalid_key,         // a reference key outside the key rule (store/key.hpp)
 };
 
 // Stable snake_case name of a code, used in logs, JSON and HTTP error bodies.

@@ -17,4 +17,8 @@ nlohmann::ordered_json to_json(const SearchHit& hit);
 nlohmann::ordered_json to_json(const CatalogEntry& entry);
 nlohmann::ordered_json to_json(const StoreStats& stats);
 
+// The JSON text of `value`; never throws: bytes that are not valid UTF-8 in a string (a stored key or label
+// written before keys were checked, a file name) come out as U+FFFD instead of failing the whole answer.
+std::string dump_json(const nlohmann::ordered_json& value, int indent = -1);
+
 }  // namespace neardup::store
