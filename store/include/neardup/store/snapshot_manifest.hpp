@@ -1,0 +1,44 @@
+// snapshot.json: which segment files hold the indexes of which catalog rows, with a checksum of each file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "neardup/result.hpp"
+
+namespace neardup::store {
+
+// Format 3 (current): every file carries its SHA-256. Formats 1 (one pair of files for every row) and 2
+// (segments, no checksums) still load; their files are trusted as FAISS reads them.
+inline constexpr int kSnapshotFormat = 3;
+
+struct SegmentFiles {
+    std::int64_t first_id = 0;
+    std::int64_t last_id = 0;
+    std::string pdq;          // file names inside the index directory
+    std::string descriptors;
+    std::string pdq_sha256;   // lowercase hex; empty in formats 1 and 2
+    std::string descriptors_sha256;
+};
+
+struct SnapshotManifest {
+    int format = kSnapshotFormat;
+    std::int64_t generation = 0;
+    std::int64_t max_id = 0;
+    std::vector<SegmentFiles> segments;
+};
+
+struct ManifestError {
+    std::string message;
+};
+
+// Parses the text of snapshot.json. Refuses (never throws): malformed JSON, an unknown format, missing or
+// mistyped fields, negative or inverted id ranges, segments out of order or overlapping, past max_id, and
+// file names that could leave the directory (a '/', "..", or anything but [A-Za-z0-9._-]).
+BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string_view text);
+// The format-3 text of `manifest` (its `format` field is ignored).
+std::string format_snapshot_manifest(const SnapshotManifest& manifest);
+
+}  // namespace neardup::store
