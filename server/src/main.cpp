@@ -6,15 +6,16 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "neardup/exit_status.hpp"
 #include "neardup/server/handler.hpp"
 #include "neardup/server/server.hpp"
 #include "neardup/store/store.hpp"
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using neardup::kExitFailure;
+using neardup::kExitOk;
+using neardup::kExitUsage;
 
 // "host:port" or ":port" or "port".
 bool parse_listen(const std::string& text, std::string& host, unsigned short& port) {

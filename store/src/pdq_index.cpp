@@ -7,6 +7,7 @@
 #include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
 
+#include "durable_file.hpp"
 #include "faiss_clone.hpp"
 #include "neardup/store/catalog.hpp"
 
@@ -70,12 +71,17 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     return out;
 }
 
+std::vector<std::int64_t> PdqIndex::ids() const {
+    const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get());
+    if (!map) throw StoreError("PDQ index: not an id map");
+    return {map->id_map.begin(), map->id_map.end()};
+}
+
+void PdqIndex::save(faiss::IOWriter& out) const { faiss::write_index_binary(index_.get(), &out); }
+
 void PdqIndex::save(const std::filesystem::path& file) const {
-    try {
-        faiss::write_index_binary(index_.get(), file.c_str());
-    } catch (const std::exception& e) {
-        throw StoreError("cannot write PDQ index " + file.string() + ": " + e.what());
-    }
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    write_file_durably(dir, file.filename().string(), [&](faiss::IOWriter& out) { save(out); });
 }
 
 PdqIndex PdqIndex::load(const std::filesystem::path& file) {

@@ -58,20 +58,27 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("usage errors exit 1 with nothing done", "[cli][bad_input]") {
+TEST_CASE("usage errors exit 2 with nothing done; a missing index is a failure (1), not a usage error", "[cli][bad_input]") {
     neardup::test::TempDir dir;
-    CHECK(run({}).status == 1);
-    CHECK(run({"index"}).status == 1);                                   // --db missing
-    CHECK(run({"index", "--db", (dir / "db").string()}).status == 1);    // neither paths nor manifest
-    CHECK(run({"index", "--db", (dir / "db").string(), "--label", "novalue", dir.path().string()}).status == 1);
-    CHECK(run({"query", "--db", (dir / "nothing").string(), dir.path().string()}).status == 1);
-    CHECK(run({"query", "--db", (dir / "db").string(), "--top", "-1", "x.jpg"}).status == 1);
-    CHECK(run({"query", "--db", (dir / "db").string(), "--threshold", "2", "x.jpg"}).status == 1);
-    CHECK(run({"frobnicate"}).status == 1);
+    CHECK(run({}).status == 2);
+    CHECK(run({"index"}).status == 2);                                   // --db missing
+    CHECK(run({"index", "--db", (dir / "db").string()}).status == 2);    // neither paths nor manifest
+    CHECK(run({"index", "--db", (dir / "db").string(), "--label", "novalue", dir.path().string()}).status == 2);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--top", "-1", "x.jpg"}).status == 2);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--threshold", "2", "x.jpg"}).status == 2);
+    CHECK(run({"frobnicate"}).status == 2);
+    // Only `index` creates an index: the read and write commands on a missing one fail and create nothing.
+    for (const char* command : {"query", "stats", "check", "delete", "compact"}) {
+        INFO(command);
+        std::vector<std::string> args = {command, "--db", (dir / "nothing").string()};
+        if (std::string(command) == "query") args.push_back(dir.path().string());
+        if (std::string(command) == "delete") args.push_back("key");
+        CHECK(run(args).status == 1);
+    }
     CHECK_FALSE(std::filesystem::exists(dir / "nothing"));
 }
 
-TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 when some input failed", "[cli]") {
+TEST_CASE("index then query: JSON lines per query, failures in place, exit 3 when some input failed", "[cli]") {
     neardup::test::TempDir dir;
     const std::string db = (dir / "db").string();
     const auto photos = std::filesystem::path(neardup::test::sample_photo("coffee.jpg")).parent_path();
@@ -82,7 +89,7 @@ TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 whe
     { std::ofstream(dir / "broken.png") << "\x89PNG\r\n\x1A\n"; }
     const auto r = run({"query", "--db", db, "--json", "--top", "3", (dir / "copy.jpg").string(), (dir / "broken.png").string(),
                         (dir / "gone.jpg").string()});
-    CHECK(r.status == 2);
+    CHECK(r.status == 3);
     const auto lines = json_lines(r.out);
     REQUIRE(lines.size() == 3u);
     // Missing files are reported first (they are known before any work), then the queries in order.
@@ -104,7 +111,7 @@ TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 whe
     const auto strict = json_lines(run({"query", "--db", db, "--json", "--threshold", "1", (dir / "copy.jpg").string()}).out);
     CHECK(strict[0]["matches"][0]["match"] == false);
     CHECK(run({"delete", "--db", db, "coffee"}).status == 0);
-    CHECK(run({"delete", "--db", db, "coffee"}).status == 2);
+    CHECK(run({"delete", "--db", db, "coffee"}).status == 3);
     const auto after = json_lines(run({"query", "--db", db, "--json", (dir / "copy.jpg").string()}).out);
     for (const auto& m : after[0]["matches"]) CHECK(m["key"] != "coffee");
     CHECK(run({"compact", "--db", db}).status == 0);
@@ -161,7 +168,7 @@ TEST_CASE("manifest indexing with labels, the --errors file, review pictures and
           << "gone,missing.jpg,acme\n";
     }
     const std::string errors = (dir / "errors.jsonl").string();
-    CHECK(run({"index", "--db", db, "--manifest", (dir / "m.csv").string(), "--errors", errors}).status == 2);
+    CHECK(run({"index", "--db", db, "--manifest", (dir / "m.csv").string(), "--errors", errors}).status == 3);
     std::ifstream in(errors);
     std::string line;
     REQUIRE(std::getline(in, line));
