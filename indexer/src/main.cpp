@@ -10,6 +10,9 @@
 #include "neardup/store/catalog.hpp"
 
 using namespace neardup::cli;
+using neardup::kExitFailure;
+using neardup::kExitOk;
+using neardup::kExitUsage;
 
 int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_st("neardup"));
