@@ -203,3 +203,27 @@ TEST_CASE("check: a healthy index, then damaged files and indexes that disagree 
     CHECK(report.catalog.empty());
     CHECK(report.indexes.empty());  // the rebuilt segment agrees with the catalog
 }
+
+TEST_CASE("a committed format-1 snapshot with its FAISS files keeps loading", "[store][format]") {
+    // tests/fixtures/snapshot-format1: coffee.jpg and dome.jpg (label brand=acme) in a catalog of schema 1
+    // and a format-1 snapshot (one pair of index files for every row). Copied, since opening writes a LOCK.
+    test::TempDir dir;
+    std::filesystem::copy(std::filesystem::path(NEARDUP_FIXTURES_DIR) / "snapshot-format1", dir / "db");
+    Store store(dir / "db", mode(OpenMode::write));
+    const auto s = store.stats();
+    CHECK(s.loaded_from_snapshot);
+    CHECK(s.caught_up == 0);
+    CHECK(s.segments_rebuilt == 0);
+    CHECK(s.active == 2);
+    CHECK(s.pdq_entries == 2u);
+    CHECK(s.descriptor_entries == 256u);
+    const auto hits = store.search(test::read_bytes(test::sample_photo("dome.jpg"))).value();
+    REQUIRE_FALSE(hits.empty());
+    CHECK(hits[0].key == "dome");
+    CHECK(hits[0].match);
+    CHECK(hits[0].labels == Labels{{"brand", "acme"}});
+    CHECK(store.check().healthy());
+    // The next snapshot is written in the current format, and loads.
+    store.save_snapshot();
+    CHECK(std::ifstream(dir / "db" / "snapshot.json").good());
+}
