@@ -66,7 +66,7 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("usage errors exit 2 with nothing done; a missing index is a failure (1), not a usage error", "[cli][bad_input]") {
+TEST_CASE("usage errors exit 2 with nothing done, a missing index is a failure (1), not a usage error", "[cli][bad_input]") {
     neardup::test::TempDir dir;
     CHECK(run({}).status == 2);
     CHECK(run({"index"}).status == 2);                                   // --db missing
@@ -200,7 +200,7 @@ TEST_CASE("manifest indexing with labels, the --errors file, review pictures and
     CHECK(picture.cols > picture.rows);  // side by side
 }
 
-TEST_CASE("a second writing process is refused at once, naming the holder; queries still run", "[cli][lock]") {
+TEST_CASE("a second writing process is refused at once, naming the holder, queries still run", "[cli][lock]") {
     neardup::test::TempDir dir;
     const std::string db = (dir / "db").string();
     CHECK(run({"index", "--db", db, neardup::test::sample_photo("coffee.jpg").string()}).status == 0);
@@ -221,7 +221,7 @@ TEST_CASE("a second writing process is refused at once, naming the holder; queri
     CHECK(run({"index", "--db", db, neardup::test::sample_photo("dome.jpg").string()}).status == 0);
 }
 
-TEST_CASE("a file name that is not UTF-8 is refused as a key; query output stays valid JSON", "[cli][bad_input]") {
+TEST_CASE("a file name that is not UTF-8 is refused as a key, query output stays valid JSON", "[cli][bad_input]") {
     neardup::test::TempDir dir;
     std::filesystem::create_directories(dir / "in");
     std::filesystem::copy_file(neardup::test::sample_photo("coffee.jpg"), dir / "in" / "caf\xe9.jpg");  // Latin-1
@@ -273,7 +273,7 @@ TEST_CASE("check: exit 0 on a sound index, 1 with the problem and what to do on 
     CHECK(run({"check", "--db", db}).status == 0);
 }
 
-TEST_CASE("an index on read-only storage answers queries; writes fail with a clear error", "[cli][lock]") {
+TEST_CASE("an index on read-only storage answers queries, writes fail with a clear error", "[cli][lock]") {
     neardup::test::TempDir dir;
     const std::string db = (dir / "db").string(), ro = (dir / "ro").string();
     CHECK(run({"index", "--db", db, neardup::test::sample_photo("coffee.jpg").string()}).status == 0);

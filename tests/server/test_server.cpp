@@ -250,7 +250,7 @@ TEST_CASE("connections past the limit are closed on accept", "[server][http][ove
     CHECK(served);
 }
 
-TEST_CASE("malformed requests and bad uploads over the wire; the server keeps serving", "[server][http][bad_input]") {
+TEST_CASE("malformed requests and bad uploads over the wire, the server keeps serving", "[server][http][bad_input]") {
     Running r;
     const std::string jpeg = photo("dome.jpg");
     std::mt19937 rng(5);
@@ -320,7 +320,7 @@ TEST_CASE("a full work queue answers 503 with Retry-After, then recovers", "[ser
     CHECK(r.send(make(http::verb::post, "/v1/search", body)).result() == http::status::ok);
 }
 
-TEST_CASE("concurrent adds and searches from many clients; every add is found afterwards", "[server][http][concurrency]") {
+TEST_CASE("concurrent adds and searches from many clients, every add is found afterwards", "[server][http][concurrency]") {
     ServerOptions so;
     so.io_threads = 2;
     so.workers = 2;

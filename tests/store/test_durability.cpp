@@ -45,7 +45,7 @@ std::vector<std::string> names_in(const std::filesystem::path& dir) {
 
 }  // namespace
 
-TEST_CASE("a second writer on one directory is refused at once, naming the holder; readers still open", "[store][lock]") {
+TEST_CASE("a second writer on one directory is refused at once, naming the holder, readers still open", "[store][lock]") {
     test::TempDir dir;
     auto first = std::make_unique<Store>(dir.path());
     add_photo(*first, "coffee.jpg");
@@ -98,7 +98,7 @@ TEST_CASE("a read-only store writes nothing and refuses writes with a StoreError
     CHECK(names_in(dir.path()) == before);
 }
 
-TEST_CASE("only create mode makes an index; index files without a catalog are an error, never an empty index", "[store][bad_input]") {
+TEST_CASE("only create mode makes an index, index files without a catalog are an error, never an empty index", "[store][bad_input]") {
     test::TempDir dir;
     for (const OpenMode m : {OpenMode::write, OpenMode::read_only}) {
         CHECK(message_of([&] { Store s(dir / "none", mode(m)); }).starts_with("no index at " + (dir / "none").string()));

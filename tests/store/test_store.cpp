@@ -174,7 +174,7 @@ TEST_CASE("the indexes agree with the catalog after reopening, with or without a
     }
 }
 
-TEST_CASE("damaged segment files are rebuilt from the catalog; a broken manifest is ignored", "[store][durability][bad_input]") {
+TEST_CASE("damaged segment files are rebuilt from the catalog, a broken manifest is ignored", "[store][durability][bad_input]") {
     test::TempDir dir;
     {
         Store store(dir.path());
