@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
     app.add_option("--max-queries", max_queries, "queries timed")->capture_default_str();
     app.add_option("--distractors", distractors, "synthetic references: features of real photos, or uniformly random")
         ->check(CLI::IsMember({"real", "random"}))->capture_default_str();
+    std::string gate = "on";
+    app.add_option("--orientation-gate", gate, "verification's orientation gate; both: each query timed with it off and on, alternately")
+        ->check(CLI::IsMember({"on", "off", "both"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
@@ -175,42 +178,60 @@ int main(int argc, char** argv) {
     // Resident memory of an opened index: measured around opening it from its snapshot in this process.
     const std::size_t before = resident_bytes();
     const auto open_start = Clock::now();
-    const store::Store store(db, open_options);
+    store::StoreOptions first_options = open_options;
+    if (gate == "off") first_options.verify.orientation_bins = 0;
+    const store::Store store(db, first_options);
     const double open_ms = ms_since(open_start);
     const std::size_t after = resident_bytes();
     const auto stats = store.stats();
+    // With --orientation-gate both, a second read-only view of the same index without the gate, so that
+    // both are timed on the same queries in one run (this machine is noisy).
+    std::unique_ptr<store::Store> ungated;
+    if (gate == "both") {
+        store::StoreOptions o = open_options;
+        o.mode = store::OpenMode::read_only;
+        o.verify.orientation_bins = 0;
+        ungated = std::make_unique<store::Store>(db, o);
+    }
 
     auto files = indexer::collect_image_files({queries}).files;
     if (files.size() > max_queries) files.resize(max_queries);
     // Per query: decode; query signature; search of the whole image (no regions); the full search as the
     // server runs it (signature, search, and the region pass when nothing matched). Whole query = decode +
     // full search, split by whether it matched.
-    std::vector<double> decode_ms, signature_ms, search_ms, full_ms, whole_ms, whole_match_ms, whole_nomatch_ms;
-    store::SearchOptions options;
-    store::SearchOptions all;
-    all.top = 0;
+    struct Timings {
+        std::vector<double> decode, signature, search, full, whole, whole_match, whole_nomatch;
+    };
+    const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
+        store::SearchOptions options;
+        store::SearchOptions all;
+        all.top = 0;
+        const auto t0 = Clock::now();
+        const auto decoded = s.extractor().decode_query(bytes);
+        if (!decoded) return;
+        const double d = ms_since(t0);
+        const auto t1 = Clock::now();
+        const auto q = s.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
+        const double sig = ms_since(t1);
+        const auto t2 = Clock::now();
+        (void)s.search(q, all);
+        const double srch = ms_since(t2);
+        const auto t3 = Clock::now();
+        const auto hits = s.search_image(decoded.value(), options);
+        const double full = ms_since(t3);
+        t.decode.push_back(d);
+        t.signature.push_back(sig);
+        t.search.push_back(srch);
+        t.full.push_back(full);
+        t.whole.push_back(d + full);
+        (!hits.empty() && hits.front().match ? t.whole_match : t.whole_nomatch).push_back(d + full);
+    };
+    Timings main_t, ungated_t;
     for (const auto& f : files) {
         const auto bytes = indexer::read_file(f, 64ull << 20);
         if (!bytes) continue;
-        const auto t0 = Clock::now();
-        const auto decoded = store.extractor().decode_query(bytes.value());
-        if (!decoded) continue;
-        const double d = ms_since(t0);
-        const auto t1 = Clock::now();
-        const auto q = store.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
-        const double sig = ms_since(t1);
-        const auto t2 = Clock::now();
-        (void)store.search(q, all);
-        const double srch = ms_since(t2);
-        const auto t3 = Clock::now();
-        const auto hits = store.search_image(decoded.value(), options);
-        const double full = ms_since(t3);
-        decode_ms.push_back(d);
-        signature_ms.push_back(sig);
-        search_ms.push_back(srch);
-        full_ms.push_back(full);
-        whole_ms.push_back(d + full);
-        (!hits.empty() && hits.front().match ? whole_match_ms : whole_nomatch_ms).push_back(d + full);
+        if (ungated) time_query(*ungated, bytes.value(), ungated_t);
+        time_query(store, bytes.value(), main_t);
     }
     const auto p3 = [](const std::vector<double>& v) {
         return cv::format("%.1f / %.1f / %.1f ms", percentile(v, 0.5), percentile(v, 0.95), percentile(v, 0.99));
@@ -220,18 +241,25 @@ int main(int argc, char** argv) {
               << "index: " << stats.active << " references (" << (real ? std::to_string(real) + " real, rest " : "")
               << "synthetic, " << distractors << " distractors), " << stats.descriptor_entries << " indexed descriptors, opened in "
               << cv::format("%.0f", open_ms) << " ms from its snapshot" << (stats.loaded_from_snapshot ? "" : " (no snapshot: rebuilt from catalog)")
-              << "\n\n| figure | value |\n|---|---:|\n";
-    if (build_s > 0) std::cout << cv::format("| build (real images + synthetic rows) | %.1f s |\n", build_s);
-    std::cout << cv::format("| resident memory of the opened index | %.1f MiB = %.0f bytes per reference |\n", (after - before) / 1048576.0,
+              << "\n\n";
+    std::cout << (ungated ? "| figure | orientation gate off | on |\n|---|---:|---:|\n" : "| figure | value |\n|---|---:|\n");
+    const auto row = [&](const char* name, const std::vector<double> Timings::*field) {
+        std::cout << "| " << name << " | " << (ungated ? p3(ungated_t.*field) + " | " : "") << p3(main_t.*field) << " |\n";
+    };
+    const std::string blank = ungated ? " |" : "";
+    if (build_s > 0) std::cout << cv::format("| build (real images + synthetic rows) | %.1f s |", build_s) << blank << "\n";
+    std::cout << cv::format("| resident memory of the opened index | %.1f MiB = %.0f bytes per reference |", (after - before) / 1048576.0,
                             static_cast<double>(after - before) / std::max<std::int64_t>(1, stats.active))
-              << cv::format("| queries timed (matched / not matched) | %zu (%zu / %zu) |\n", whole_ms.size(), whole_match_ms.size(),
-                            whole_nomatch_ms.size())
-              << "| decode, p50 / p95 / p99 | " << p3(decode_ms) << " |\n"
-              << "| query signature | " << p3(signature_ms) << " |\n"
-              << "| search of the whole image (candidates + verification) | " << p3(search_ms) << " |\n"
-              << "| full search as served (signature, search, regions when unmatched) | " << p3(full_ms) << " |\n"
-              << "| whole query including decode | " << p3(whole_ms) << " |\n"
-              << "| ... queries that matched | " << p3(whole_match_ms) << " |\n"
-              << "| ... queries that matched nothing | " << p3(whole_nomatch_ms) << " |\n";
+              << blank << "\n";
+    std::cout << "| queries timed (matched / not matched) | "
+              << (ungated ? cv::format("%zu (%zu / %zu) | ", ungated_t.whole.size(), ungated_t.whole_match.size(), ungated_t.whole_nomatch.size()) : "")
+              << cv::format("%zu (%zu / %zu) |\n", main_t.whole.size(), main_t.whole_match.size(), main_t.whole_nomatch.size());
+    row("decode, p50 / p95 / p99", &Timings::decode);
+    row("query signature", &Timings::signature);
+    row("search of the whole image (candidates + verification)", &Timings::search);
+    row("full search as served (signature, search, regions when unmatched)", &Timings::full);
+    row("whole query including decode", &Timings::whole);
+    row("... queries that matched", &Timings::whole_match);
+    row("... queries that matched nothing", &Timings::whole_nomatch);
     return 0;
 }
