@@ -7,7 +7,9 @@
 #include <random>
 #include <set>
 
+#include <faiss/IndexBinaryFlat.h>
 #include <faiss/IndexBinaryIVF.h>
+#include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
 
 #include "neardup/store/descriptor_index.hpp"
@@ -257,4 +259,24 @@ TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe cou
         if (want_by_d == got_by_d) ++same_lists;
     }
     CHECK(same_lists == kQueries);
+}
+
+TEST_CASE("flat PDQ and descriptor indexes, new or loaded, are searched by the POPCNT scan", "[store][descriptor_index][pdq_index]") {
+    // FAISS 1.7's IndexBinaryIDMap reports code_size 0; the scan must still take these indexes, or every
+    // PDQ lookup and every small segment runs FAISS's OpenMP search (the small-index cliff).
+    const auto flat_map = [] {
+        auto map = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(256));
+        map->own_fields = true;
+        return map;
+    };
+    const auto fresh = flat_map();
+    CHECK(detail::fast_scan_supported(*fresh));
+    test::TempDir dir;
+    faiss::write_index_binary(fresh.get(), (dir / "flat.faiss").c_str());
+    std::unique_ptr<faiss::IndexBinary> loaded(faiss::read_index_binary((dir / "flat.faiss").c_str()));
+    CHECK(detail::fast_scan_supported(*loaded));
+    // Other code sizes are not for this scan.
+    auto wide = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(512));
+    wide->own_fields = true;
+    CHECK_FALSE(detail::fast_scan_supported(*wide));
 }
