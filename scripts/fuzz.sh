@@ -35,7 +35,8 @@ scratch=build/fuzz/scratch/$target
 rm -rf "$scratch"
 mkdir -p "$scratch" fuzz/crashes
 cp -r "fuzz/corpus/$target/." "$scratch/"
-flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/crashes/$target-")
+# A run over 25 s is reported as a timeout: far above any seed (milliseconds), with room for a machine busy with builds.
+flags=(-timeout=25 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/crashes/$target-")
 [[ -f fuzz/$target.dict ]] && flags+=(-dict="fuzz/$target.dict")
 if [[ $seconds == 0 ]]; then flags+=(-runs=0); else flags+=(-max_total_time="$seconds"); fi
 
