@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
     int orientation_window = VerifyOptions{}.orientation_window;
     app.add_option("--orientation-window", orientation_window, "angle bins (of 16) the orientation gate counts together")
         ->check(CLI::Range(1, 16))->capture_default_str();
+    int orientation_min = VerifyOptions{}.orientation_min;
+    app.add_option("--orientation-min", orientation_min, "correspondences the gate's best window needs")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
     store_options.search_regions = !no_regions;
     if (no_orientation_gate) store_options.verify.orientation_bins = 0;
     store_options.verify.orientation_window = orientation_window;
+    store_options.verify.orientation_min = orientation_min;
     store::Store store(db, store_options);
     const auto ref_files = indexer::collect_image_files({(dir / "references").string()}).files;
     const auto index_start = Clock::now();

@@ -87,7 +87,7 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
             for (int w = 0; w < std::max(1, options.orientation_window); ++w) window += turn_bins[(b + w) % bins];
             best = std::max(best, window);
         }
-        if (best < options.min_correspondences) return out;
+        if (best < options.orientation_min) return out;
     }
     std::vector<unsigned char> mask;
     const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, options.ransac_iterations, 0.995);
