@@ -291,11 +291,22 @@ void Server::Impl::submit(std::shared_ptr<Session> session, Request request) {
                                                request.version(), request.keep_alive()));
     }
     // The work guard keeps the I/O threads running until the answer is posted back.
-    auto task = [this, session, request = std::make_shared<Request>(std::move(request)),
-                 guard = net::make_work_guard(ioc)] {
-        Response res = handler.handle(*request);
+    // oneTBB runs the task as a const functor: what it hands on lives in a Job. The session moves on to the
+    // posted answer: were it still held here when the guard goes, run() could return and the server be
+    // destroyed while this thread still ends the session.
+    struct Job {
+        std::shared_ptr<Session> session;
+        Request request;
+    };
+    auto job = std::make_shared<Job>(Job{std::move(session), std::move(request)});
+    auto task = [this, job, guard = net::make_work_guard(ioc)] {
+        Response res = handler.handle(job->request);
+        job->request = {};
         metrics.queue_depth.fetch_sub(1);
-        net::post(session->executor(), [session, res = std::make_shared<Response>(std::move(res))] { session->respond(std::move(*res)); });
+        const auto executor = job->session->executor();
+        net::post(executor, [session = std::move(job->session), res = std::make_shared<Response>(std::move(res))] {
+            session->respond(std::move(*res));
+        });
     };
     workers.enqueue(std::move(task));
 }
