@@ -108,9 +108,9 @@ int main(int argc, char** argv) {
             const auto t0 = std::chrono::steady_clock::now();
             store = std::make_unique<neardup::store::Store>(db);
             const auto s = store->stats();
+            handler.attach(*store);  // before the log line, which tells that /readyz answers 200
             spdlog::info("index ready: {} images, {} segments, loaded in {:.1f} s", s.active, s.segments,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-            handler.attach(*store);
         } catch (const std::exception& e) {
             load_error = e.what();
             spdlog::error("cannot open the index {}: {}", db, e.what());
