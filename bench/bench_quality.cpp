@@ -72,6 +72,13 @@ int main(int argc, char** argv) {
     app.add_option("--max-queries", max_queries, "evaluate only the first N queries (0 = all)");
     bool no_regions = false;
     app.add_flag("--no-regions", no_regions, "search whole images only (what the region pass costs and gives)");
+    bool no_orientation_gate = false;
+    app.add_flag("--no-orientation-gate", no_orientation_gate, "run RANSAC on every candidate with enough correspondences (the gate's baseline)");
+    int orientation_window = VerifyOptions{}.orientation_window;
+    app.add_option("--orientation-window", orientation_window, "angle bins (of 16) the orientation gate counts together")
+        ->check(CLI::Range(1, 16))->capture_default_str();
+    int orientation_min = VerifyOptions{}.orientation_min;
+    app.add_option("--orientation-min", orientation_min, "correspondences the gate's best window needs")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
@@ -93,6 +100,9 @@ int main(int argc, char** argv) {
     store::StoreOptions store_options;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
+    if (no_orientation_gate) store_options.verify.orientation_bins = 0;
+    store_options.verify.orientation_window = orientation_window;
+    store_options.verify.orientation_min = orientation_min;
     store::Store store(db, store_options);
     const auto ref_files = indexer::collect_image_files({(dir / "references").string()}).files;
     const auto index_start = Clock::now();

@@ -1,11 +1,14 @@
 // Search latency and resident memory per reference at a given index size, with synthetic references
 // filling the index beyond the real ones (said so in the output).
 //
-//   bench_scale --size N --queries DIR [--references DIR] [--db DIR] [--max-queries Q]
+//   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //
-// Synthetic references have random PDQ hashes and 256 random ORB keypoints and descriptors: they cost
-// what a real reference costs in the catalog and the indexes, but attract fewer votes than real photos,
-// so the verification work per query is that of the real references only.
+// Synthetic references come in two kinds. `real` (the default): each of their 256 ORB features is drawn
+// from a pool of features of real photos (up to 2048 per photo, every pyramid level, with their keypoint
+// geometry) with a few bits flipped, and their PDQ is a real photo's with 32-96 bits flipped. Real ORB
+// descriptors are clustered (corners, text, edges), so these crowd the inverted lists and draw votes as an
+// archive of real photos does. `random`: uniformly random descriptors and PDQ hashes, which spread evenly
+// over the lists and attract almost no votes: optimistic figures, kept to show the difference.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -42,7 +45,34 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
 }
 
-store::PreparedAdd synthetic_reference(std::size_t i, std::mt19937_64& rng) {
+// Features and PDQ hashes of real photos, the material `real` distractors are drawn from.
+struct FeaturePool {
+    std::vector<PackedKeypoint> keypoints;
+    std::vector<std::uint8_t> descriptors;  // 32 bytes per keypoint
+    std::vector<Hash256> pdq;
+    std::size_t photos = 0;
+};
+
+FeaturePool build_pool(const std::string& dir) {
+    SignatureOptions options;
+    options.features.max_keypoints = 2048;
+    const SignatureExtractor extractor(options);
+    FeaturePool pool;
+    for (const auto& f : indexer::collect_image_files({dir}).files) {
+        const auto bytes = indexer::read_file(f, 64ull << 20);
+        if (!bytes) continue;
+        const auto s = extractor.compute(bytes.value());
+        if (!s || s.value().features.size() == 0) continue;
+        const auto& features = s.value().features;
+        pool.keypoints.insert(pool.keypoints.end(), features.keypoints.begin(), features.keypoints.end());
+        pool.descriptors.insert(pool.descriptors.end(), features.descriptors.begin(), features.descriptors.end());
+        pool.pdq.push_back(s.value().pdq.hash);
+        ++pool.photos;
+    }
+    return pool;
+}
+
+store::PreparedAdd synthetic_reference(std::size_t i, std::mt19937_64& rng, const FeaturePool* pool) {
     store::PreparedAdd p;
     Signature& s = p.signature;
     s.width = 1024;
@@ -55,11 +85,27 @@ store::PreparedAdd synthetic_reference(std::size_t i, std::mt19937_64& rng) {
     s.features.kind = FeatureKind::orb;
     s.features.frame_width = 512;
     s.features.frame_height = 384;
-    for (int k = 0; k < 256; ++k)
-        s.features.keypoints.push_back({static_cast<std::uint16_t>(rng() % (512 * 16)), static_cast<std::uint16_t>(rng() % (384 * 16)),
-                                        static_cast<std::uint8_t>(rng()), static_cast<std::uint8_t>(20 + rng() % 100)});
-    s.features.descriptors.resize(256 * 32);
-    for (auto& b : s.features.descriptors) b = static_cast<std::uint8_t>(rng());
+    if (pool) {
+        s.pdq.hash = pool->pdq[rng() % pool->pdq.size()];
+        for (int f = 32 + static_cast<int>(rng() % 65); f > 0; --f) s.pdq.hash.words[rng() % 4] ^= std::uint64_t{1} << (rng() % 64);
+        for (int k = 0; k < 256; ++k) {
+            const std::size_t from = rng() % pool->keypoints.size();
+            PackedKeypoint kp = pool->keypoints[from];
+            kp.x = static_cast<std::uint16_t>(std::min<int>(kp.x, 512 * 16 - 1));
+            kp.y = static_cast<std::uint16_t>(std::min<int>(kp.y, 384 * 16 - 1));
+            s.features.keypoints.push_back(kp);
+            const auto* d = &pool->descriptors[from * 32];
+            s.features.descriptors.insert(s.features.descriptors.end(), d, d + 32);
+            for (int f = static_cast<int>(rng() % 9); f > 0; --f)  // 0-8 bits: within ORB's own noise
+                s.features.descriptors[k * 32 + rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        }
+    } else {
+        for (int k = 0; k < 256; ++k)
+            s.features.keypoints.push_back({static_cast<std::uint16_t>(rng() % (512 * 16)), static_cast<std::uint16_t>(rng() % (384 * 16)),
+                                            static_cast<std::uint8_t>(rng()), static_cast<std::uint8_t>(20 + rng() % 100)});
+        s.features.descriptors.resize(256 * 32);
+        for (auto& b : s.features.descriptors) b = static_cast<std::uint8_t>(rng());
+    }
     p.entry.key = "synthetic-" + std::to_string(i);
     for (auto& b : p.entry.sha256) b = static_cast<std::uint8_t>(rng());
     p.entry.width = s.width;
@@ -73,18 +119,25 @@ store::PreparedAdd synthetic_reference(std::size_t i, std::mt19937_64& rng) {
 int main(int argc, char** argv) {
     CLI::App app{"neardup scale benchmark"};
     std::size_t size = 10000, max_queries = 200;
-    std::string queries, references, db;
+    std::string queries, references, db, distractors = "real", pool_dir;
     app.add_option("--size", size, "references in the index (synthetic beyond the real ones)")->required();
     app.add_option("--queries", queries, "folder of query images")->required()->check(CLI::ExistingDirectory);
     app.add_option("--references", references, "folder of real reference images, indexed first");
     app.add_option("--db", db, "index directory (default bench-out/scale-<size>); reused when it holds <size> references");
     app.add_option("--max-queries", max_queries, "queries timed")->capture_default_str();
+    app.add_option("--distractors", distractors, "synthetic references: features of real photos, or uniformly random")
+        ->check(CLI::IsMember({"real", "random"}))->capture_default_str();
+    std::string gate = "on";
+    app.add_option("--orientation-gate", gate, "verification's orientation gate; both: each query timed with it off and on, alternately")
+        ->check(CLI::IsMember({"on", "off", "both"}))->capture_default_str();
+    app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-    if (db.empty()) db = "bench-out/scale-" + std::to_string(size);
+    if (db.empty()) db = "bench-out/scale-" + distractors + "-" + std::to_string(size);
+    if (pool_dir.empty()) pool_dir = references.empty() ? queries : references;
 
     double build_s = 0;
     std::size_t real = 0;
@@ -100,11 +153,20 @@ int main(int argc, char** argv) {
                 const auto files = indexer::collect_image_files({references}).files;
                 real = indexer::run_index_job(store, indexer::inputs_from_files(files, {}), {}, [](const auto&) {}).added;
             }
+            FeaturePool pool;
+            if (distractors == "real") {
+                pool = build_pool(pool_dir);
+                if (pool.keypoints.empty()) {
+                    std::cerr << "no features in " << pool_dir << " to draw real distractors from\n";
+                    return 1;
+                }
+                std::cerr << "  pool: " << pool.keypoints.size() << " features of " << pool.photos << " photos in " << pool_dir << "\n";
+            }
             std::mt19937_64 rng(1234);
             const auto active = static_cast<std::size_t>(store.stats().active);
             for (std::size_t i = active; i < size;) {
                 std::vector<store::PreparedAdd> batch;
-                for (; batch.size() < 1000 && i < size; ++i) batch.push_back(synthetic_reference(i, rng));
+                for (; batch.size() < 1000 && i < size; ++i) batch.push_back(synthetic_reference(i, rng, distractors == "real" ? &pool : nullptr));
                 store.commit(std::move(batch));
                 if (i % 20000 == 0) std::cerr << "  " << i << " references\n";
             }
@@ -116,42 +178,88 @@ int main(int argc, char** argv) {
     // Resident memory of an opened index: measured around opening it from its snapshot in this process.
     const std::size_t before = resident_bytes();
     const auto open_start = Clock::now();
-    const store::Store store(db, open_options);
+    store::StoreOptions first_options = open_options;
+    if (gate == "off") first_options.verify.orientation_bins = 0;
+    const store::Store store(db, first_options);
     const double open_ms = ms_since(open_start);
     const std::size_t after = resident_bytes();
     const auto stats = store.stats();
+    // With --orientation-gate both, a second read-only view of the same index without the gate, so that
+    // both are timed on the same queries in one run (this machine is noisy).
+    std::unique_ptr<store::Store> ungated;
+    if (gate == "both") {
+        store::StoreOptions o = open_options;
+        o.mode = store::OpenMode::read_only;
+        o.verify.orientation_bins = 0;
+        ungated = std::make_unique<store::Store>(db, o);
+    }
 
     auto files = indexer::collect_image_files({queries}).files;
     if (files.size() > max_queries) files.resize(max_queries);
-    std::vector<double> decode_ms, search_ms, total_ms;
-    store::SearchOptions options;
+    // Per query: decode; query signature; search of the whole image (no regions); the full search as the
+    // server runs it (signature, search, and the region pass when nothing matched). Whole query = decode +
+    // full search, split by whether it matched.
+    struct Timings {
+        std::vector<double> decode, signature, search, full, whole, whole_match, whole_nomatch;
+    };
+    const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
+        store::SearchOptions options;
+        store::SearchOptions all;
+        all.top = 0;
+        const auto t0 = Clock::now();
+        const auto decoded = s.extractor().decode_query(bytes);
+        if (!decoded) return;
+        const double d = ms_since(t0);
+        const auto t1 = Clock::now();
+        const auto q = s.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
+        const double sig = ms_since(t1);
+        const auto t2 = Clock::now();
+        (void)s.search(q, all);
+        const double srch = ms_since(t2);
+        const auto t3 = Clock::now();
+        const auto hits = s.search_image(decoded.value(), options);
+        const double full = ms_since(t3);
+        t.decode.push_back(d);
+        t.signature.push_back(sig);
+        t.search.push_back(srch);
+        t.full.push_back(full);
+        t.whole.push_back(d + full);
+        (!hits.empty() && hits.front().match ? t.whole_match : t.whole_nomatch).push_back(d + full);
+    };
+    Timings main_t, ungated_t;
     for (const auto& f : files) {
         const auto bytes = indexer::read_file(f, 64ull << 20);
         if (!bytes) continue;
-        const auto t0 = Clock::now();
-        auto q = store.extractor().compute_query(bytes.value());
-        if (!q) continue;
-        const double d = ms_since(t0);
-        const auto t1 = Clock::now();
-        (void)store.search(q.value(), options);
-        const double s = ms_since(t1);
-        decode_ms.push_back(d);
-        search_ms.push_back(s);
-        total_ms.push_back(d + s);
+        if (ungated) time_query(*ungated, bytes.value(), ungated_t);
+        time_query(store, bytes.value(), main_t);
     }
+    const auto p3 = [](const std::vector<double>& v) {
+        return cv::format("%.1f / %.1f / %.1f ms", percentile(v, 0.5), percentile(v, 0.95), percentile(v, 0.99));
+    };
     std::cout << "## neardup scale: " << stats.active << " references\n\n"
               << "command: `" << command << "`  \nmachine: " << std::thread::hardware_concurrency() << " hardware threads  \n"
               << "index: " << stats.active << " references (" << (real ? std::to_string(real) + " real, rest " : "")
-              << "synthetic), " << stats.descriptor_entries << " indexed descriptors, opened in " << cv::format("%.0f", open_ms)
-              << " ms from its snapshot" << (stats.loaded_from_snapshot ? "" : " (no snapshot: rebuilt from catalog)") << "\n\n"
-              << "| figure | value |\n|---|---:|\n";
-    if (build_s > 0) std::cout << cv::format("| build (real images + synthetic rows) | %.1f s |\n", build_s);
-    std::cout << cv::format("| resident memory of the opened index | %.1f MiB = %.0f bytes per reference |\n", (after - before) / 1048576.0,
+              << "synthetic, " << distractors << " distractors), " << stats.descriptor_entries << " indexed descriptors, opened in "
+              << cv::format("%.0f", open_ms) << " ms from its snapshot" << (stats.loaded_from_snapshot ? "" : " (no snapshot: rebuilt from catalog)")
+              << "\n\n";
+    std::cout << (ungated ? "| figure | orientation gate off | on |\n|---|---:|---:|\n" : "| figure | value |\n|---|---:|\n");
+    const auto row = [&](const char* name, const std::vector<double> Timings::*field) {
+        std::cout << "| " << name << " | " << (ungated ? p3(ungated_t.*field) + " | " : "") << p3(main_t.*field) << " |\n";
+    };
+    const std::string blank = ungated ? " |" : "";
+    if (build_s > 0) std::cout << cv::format("| build (real images + synthetic rows) | %.1f s |", build_s) << blank << "\n";
+    std::cout << cv::format("| resident memory of the opened index | %.1f MiB = %.0f bytes per reference |", (after - before) / 1048576.0,
                             static_cast<double>(after - before) / std::max<std::int64_t>(1, stats.active))
-              << cv::format("| queries timed | %zu |\n", search_ms.size())
-              << cv::format("| search excluding decode, p50 / p95 / p99 | %.1f / %.1f / %.1f ms |\n", percentile(search_ms, 0.5),
-                            percentile(search_ms, 0.95), percentile(search_ms, 0.99))
-              << cv::format("| decode + query signature, p50 / p99 | %.1f / %.1f ms |\n", percentile(decode_ms, 0.5), percentile(decode_ms, 0.99))
-              << cv::format("| whole query including decode, p50 / p99 | %.1f / %.1f ms |\n", percentile(total_ms, 0.5), percentile(total_ms, 0.99));
+              << blank << "\n";
+    std::cout << "| queries timed (matched / not matched) | "
+              << (ungated ? cv::format("%zu (%zu / %zu) | ", ungated_t.whole.size(), ungated_t.whole_match.size(), ungated_t.whole_nomatch.size()) : "")
+              << cv::format("%zu (%zu / %zu) |\n", main_t.whole.size(), main_t.whole_match.size(), main_t.whole_nomatch.size());
+    row("decode, p50 / p95 / p99", &Timings::decode);
+    row("query signature", &Timings::signature);
+    row("search of the whole image (candidates + verification)", &Timings::search);
+    row("full search as served (signature, search, regions when unmatched)", &Timings::full);
+    row("whole query including decode", &Timings::whole);
+    row("... queries that matched", &Timings::whole_match);
+    row("... queries that matched nothing", &Timings::whole_nomatch);
     return 0;
 }

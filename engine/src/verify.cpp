@@ -64,15 +64,31 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         if (m[0].distance < slot.distance) slot = m[0];
     }
     std::vector<cv::Point2f> qp, rp;
+    std::vector<int> turn_bins(static_cast<std::size_t>(std::max(0, options.orientation_bins)), 0);
     for (const auto& m : best_for_reference) {
         if (m.queryIdx < 0) continue;
         qp.push_back(query.position(m.queryIdx));
         rp.push_back(reference.position(m.trainIdx));
+        if (!turn_bins.empty()) {
+            // Angles are in 1/256 turn: the difference wraps around in uint8 arithmetic.
+            const auto turn = static_cast<std::uint8_t>(reference.keypoints[m.trainIdx].angle - query.keypoints[m.queryIdx].angle);
+            ++turn_bins[turn * turn_bins.size() / 256];
+        }
     }
     out.correspondences = static_cast<int>(qp.size());
     // Fewer correspondences than this cannot reach a score worth reporting; skipping RANSAC on them is
     // what keeps verification of unrelated candidates cheap.
     if (out.correspondences < options.min_correspondences) return out;
+    if (!turn_bins.empty()) {
+        int best = 0;
+        const int bins = static_cast<int>(turn_bins.size());
+        for (int b = 0; b < bins; ++b) {
+            int window = 0;
+            for (int w = 0; w < std::max(1, options.orientation_window); ++w) window += turn_bins[(b + w) % bins];
+            best = std::max(best, window);
+        }
+        if (best < options.orientation_min) return out;
+    }
     std::vector<unsigned char> mask;
     const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, options.ransac_iterations, 0.995);
     if (h.empty()) return out;

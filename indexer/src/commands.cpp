@@ -41,6 +41,18 @@ store::Labels parse_labels(const std::vector<std::string>& pairs) {
 
 json error_json(const Error& e) { return store::to_json(e); }
 
+store::StoreOptions read_only() {
+    store::StoreOptions o;
+    o.mode = store::OpenMode::read_only;
+    return o;
+}
+
+store::StoreOptions writable() {
+    store::StoreOptions o;
+    o.mode = store::OpenMode::write;
+    return o;
+}
+
 // Writes DIR/<query>__<key>.jpg; the reference is read from the path it was indexed from, if still there.
 void draw_review(const std::filesystem::path& dir, const std::filesystem::path& query_path,
                  const std::vector<std::uint8_t>& query_bytes, const store::SearchHit& hit, const store::Store& store) {
@@ -95,7 +107,7 @@ int run_fingerprint(const FingerprintArgs& args) {
             line["error"] = error_json(o.signature.error());
         }
         progress.finish();
-        std::cout << line.dump() << '\n';
+        std::cout << store::dump_json(line) << '\n';
         progress.advance(++done);
     });
     progress.finish();
@@ -133,10 +145,11 @@ int run_index(const IndexArgs& args) {
         errors.open(args.errors_file, std::ios::trunc);
         if (!errors) {
             spdlog::error("cannot write --errors file {}", args.errors_file);
-            return kExitUsage;
+            return kExitFailure;
         }
     }
     store::StoreOptions store_options;
+    store_options.mode = store::OpenMode::create;
     store_options.background_merges = false;  // a bulk load: optimise() merges once at the end
     store::Store store(args.db, store_options);
     indexer::Progress progress(inputs.size());
@@ -148,7 +161,7 @@ int run_index(const IndexArgs& args) {
             progress.finish();
             spdlog::error("{}: {}", e.input->path.string(), e.error.message);
             if (errors.is_open())
-                errors << json{{"key", e.input->key}, {"path", e.input->path.string()}, {"error", error_json(e.error)}}.dump() << '\n';
+                errors << store::dump_json(json{{"key", e.input->key}, {"path", e.input->path.string()}, {"error", error_json(e.error)}}) << '\n';
         }
         progress.advance(++done);
     });
@@ -161,10 +174,6 @@ int run_index(const IndexArgs& args) {
 }
 
 int run_query(const QueryArgs& args) {
-    if (!std::filesystem::exists(std::filesystem::path(args.db) / "catalog.sqlite")) {
-        spdlog::error("no index at {} (create one with `neardup index --db {} PATH...`)", args.db, args.db);
-        return kExitUsage;
-    }
     store::SearchOptions options;
     options.top = args.top;
     options.threshold = args.threshold;
@@ -175,12 +184,12 @@ int run_query(const QueryArgs& args) {
         return kExitUsage;
     }
     if (!args.draw_dir.empty()) std::filesystem::create_directories(args.draw_dir);
-    const store::Store store(args.db);
+    const store::Store store(args.db, read_only());
     const auto list = indexer::collect_image_files(args.paths);
     std::size_t failed = list.missing.size();
     for (const auto& m : list.missing) {
-        if (args.json) std::cout << json{{"query", std::filesystem::path(m).stem().string()}, {"path", m},
-                                         {"error", error_json(make_error(ErrorCode::io_error, "no such file or directory: " + m))}}.dump() << '\n';
+        if (args.json) std::cout << store::dump_json(json{{"query", std::filesystem::path(m).stem().string()}, {"path", m},
+                                                          {"error", error_json(make_error(ErrorCode::io_error, "no such file or directory: " + m))}}) << '\n';
         else spdlog::error("no such file or directory: {}", m);
     }
     struct Item {
@@ -210,7 +219,7 @@ int run_query(const QueryArgs& args) {
             const std::string query = item->path.stem().string();
             if (!item->hits.ok()) {
                 ++failed;
-                if (args.json) std::cout << json{{"query", query}, {"path", item->path.string()}, {"error", error_json(item->hits.error())}}.dump() << '\n';
+                if (args.json) std::cout << store::dump_json(json{{"query", query}, {"path", item->path.string()}, {"error", error_json(item->hits.error())}}) << '\n';
                 else std::cout << item->path.string() << ": error: " << item->hits.error().message << "\n\n";
                 return;
             }
@@ -218,7 +227,7 @@ int run_query(const QueryArgs& args) {
             if (args.json) {
                 json matches = json::array();
                 for (const auto& h : hits) matches.push_back(store::to_json(h));
-                std::cout << json{{"query", query}, {"path", item->path.string()}, {"matches", matches}}.dump() << '\n';
+                std::cout << store::dump_json(json{{"query", query}, {"path", item->path.string()}, {"matches", matches}}) << '\n';
             } else {
                 std::cout << item->path.string() << (hits.empty() ? "  (no candidates)" : "") << '\n';
                 for (const auto& h : hits)
@@ -232,7 +241,7 @@ int run_query(const QueryArgs& args) {
 }
 
 int run_delete(const std::string& db, const std::vector<std::string>& keys) {
-    store::Store store(db);
+    store::Store store(db, writable());
     std::size_t missing = 0;
     for (const auto& k : keys) {
         if (store.remove(k)) spdlog::info("deleted {}", k);
@@ -246,17 +255,48 @@ int run_delete(const std::string& db, const std::vector<std::string>& keys) {
 }
 
 int run_compact(const std::string& db) {
-    store::Store store(db);
+    store::Store store(db, writable());
     const auto removed = store.compact();
     spdlog::info("compacted {}: {} deleted rows reclaimed, {} images remain", db, removed, store.stats().active);
     return kExitOk;
 }
 
 int run_stats(const std::string& db) {
-    const store::Store store(db);
+    const store::Store store(db, read_only());
     const auto s = store.stats();
-    std::cout << store::to_json(s).dump(2) << '\n';
+    std::cout << store::dump_json(store::to_json(s), 2) << '\n';
     return kExitOk;
+}
+
+int run_check(const std::string& db, bool as_json) {
+    const store::Store store(db, read_only());
+    const auto report = store.check();
+    const auto stats = store.stats();
+    if (as_json) {
+        std::cout << store::dump_json(json{{"healthy", report.healthy()}, {"rows_checked", report.rows_checked},
+                                           {"catalog", report.catalog}, {"snapshot", report.snapshot},
+                                           {"indexes", report.indexes}, {"segments_rebuilt_on_open", stats.segments_rebuilt}},
+                                      2)
+                  << '\n';
+    } else {
+        const auto section = [](const char* name, const std::vector<std::string>& problems, const std::string& ok, const std::string& todo) {
+            if (problems.empty()) {
+                std::cout << name << ": ok (" << ok << ")\n";
+                return;
+            }
+            std::cout << name << ": " << problems.size() << " problem(s)\n";
+            for (const auto& p : problems) std::cout << "  " << p << '\n';
+            std::cout << "  what to do: " << todo << '\n';
+        };
+        section("catalog", report.catalog, "SQLite integrity_check",
+                "restore catalog.sqlite from a backup; the indexes are rebuilt from it (it is the source of truth)");
+        section("snapshot", report.snapshot, "every segment file matches its checksum",
+                "nothing is lost: damaged segments are rebuilt from the catalog at every open; `neardup compact --db " + db +
+                    "` rewrites them now");
+        section("indexes", report.indexes, std::to_string(report.rows_checked) + " catalog rows, each indexed once with its descriptors",
+                "`neardup compact --db " + db + "` rebuilds the indexes from the catalog");
+    }
+    return report.healthy() ? kExitOk : kExitFailure;
 }
 
 }  // namespace neardup::cli

@@ -6,11 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "neardup/exit_status.hpp"
+
 namespace neardup::cli {
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitUsage = 1;
-inline constexpr int kExitSomeFailed = 2;
 
 struct FingerprintArgs {
     std::vector<std::string> paths;
@@ -45,5 +44,6 @@ int run_query(const QueryArgs& args);
 int run_delete(const std::string& db, const std::vector<std::string>& keys);
 int run_compact(const std::string& db);
 int run_stats(const std::string& db);
+int run_check(const std::string& db, bool json);
 
 }  // namespace neardup::cli

@@ -1,4 +1,4 @@
-// The `neardup` command line: fingerprint, index, query, delete, compact, stats.
+// The `neardup` command line: fingerprint, index, query, delete, compact, stats, check.
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,9 @@
 #include "neardup/store/catalog.hpp"
 
 using namespace neardup::cli;
+using neardup::kExitFailure;
+using neardup::kExitOk;
+using neardup::kExitUsage;
 
 int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_st("neardup"));
@@ -62,6 +65,10 @@ int main(int argc, char** argv) {
     compact->add_option("--db", db, "index directory")->required();
     auto* stats = app.add_subcommand("stats", "print the index's counts as JSON");
     stats->add_option("--db", db, "index directory")->required();
+    bool check_json = false;
+    auto* check = app.add_subcommand("check", "verify the catalog, the snapshot's files and that the indexes agree with the catalog");
+    check->add_option("--db", db, "index directory")->required();
+    check->add_flag("--json", check_json, "the report as one JSON object");
 
     try {
         app.parse(argc, argv);
@@ -78,12 +85,13 @@ int main(int argc, char** argv) {
         if (*del) return run_delete(db, keys);
         if (*compact) return run_compact(db);
         if (*stats) return run_stats(db);
+        if (*check) return run_check(db, check_json);
     } catch (const neardup::store::StoreError& e) {
         spdlog::critical("{}", e.what());
-        return kExitUsage;
+        return kExitFailure;
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
-        return kExitUsage;
+        return kExitFailure;
     }
     return kExitUsage;
 }

@@ -11,6 +11,7 @@
 #include "neardup/server/openapi.hpp"
 #include "neardup/server/request_target.hpp"
 #include "neardup/store/json.hpp"
+#include "neardup/store/key.hpp"
 
 namespace neardup::server {
 namespace {
@@ -19,7 +20,6 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
 
 constexpr std::string_view kImagesPrefix = "/v1/images/";
-constexpr std::size_t kMaxKeyBytes = 512;
 
 enum class RouteId { healthz, readyz, metrics, openapi, stats, search, image, unmatched };
 
@@ -74,7 +74,8 @@ ApiError image_error(const Error& e) {
         case ErrorCode::empty_input:
         case ErrorCode::unsupported_format:
         case ErrorCode::truncated:
-        case ErrorCode::decode_failed: return ApiError(http::status::bad_request, std::string(to_string(e.code)), e.message);
+        case ErrorCode::decode_failed:
+        case ErrorCode::invalid_key: return ApiError(http::status::bad_request, std::string(to_string(e.code)), e.message);
         default: return ApiError(http::status::internal_server_error, std::string(to_string(e.code)), e.message);
     }
 }
@@ -101,7 +102,7 @@ void check_content_type(const RequestHeader& header) {
     if (iequals_prefix(type, "image/") || iequals_prefix(type, "application/octet-stream") || iequals_prefix(type, "multipart/form-data"))
         return;
     throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
-                   "Content-Type " + std::string(type) + " is not accepted: send image/*, application/octet-stream or multipart/form-data");
+                   "Content-Type " + printable(type) + " is not accepted: send image/*, application/octet-stream or multipart/form-data");
 }
 
 // The image bytes of an upload: the raw body, or the field 'image' of a form.
@@ -119,7 +120,7 @@ int parse_int(const std::string& name, const std::string& text, int lo, int hi) 
     int v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
-        throw bad_request("query parameter '" + name + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + text + "'");
+        throw bad_request("query parameter '" + name + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + printable(text) + "'");
     return v;
 }
 
@@ -127,14 +128,14 @@ double parse_unit(const std::string& name, const std::string& text) {
     double v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || !(v >= 0 && v <= 1))
-        throw bad_request("query parameter '" + name + "' must be a number in [0, 1], got '" + text + "'");
+        throw bad_request("query parameter '" + name + "' must be a number in [0, 1], got '" + printable(text) + "'");
     return v;
 }
 
 bool parse_bool(const std::string& name, const std::string& text) {
     if (text == "true" || text == "1") return true;
     if (text == "false" || text == "0") return false;
-    throw bad_request("query parameter '" + name + "' must be true or false, got '" + text + "'");
+    throw bad_request("query parameter '" + name + "' must be true or false, got '" + printable(text) + "'");
 }
 
 store::Labels parse_labels(const RequestTarget& target) {
@@ -142,7 +143,7 @@ store::Labels parse_labels(const RequestTarget& target) {
     for (const std::string& l : target.all("label")) {
         const auto colon = l.find(':');
         if (colon == std::string::npos || colon == 0)
-            throw bad_request("label '" + l + "' must be name:value (e.g. label=brand:acme)");
+            throw bad_request("label '" + printable(l) + "' must be name:value (e.g. label=brand:acme)");
         labels[l.substr(0, colon)] = l.substr(colon + 1);
     }
     return labels;
@@ -150,14 +151,29 @@ store::Labels parse_labels(const RequestTarget& target) {
 
 void only_params(const RequestTarget& target, std::initializer_list<std::string_view> known) {
     for (const auto& [name, value] : target.params)
-        if (std::find(known.begin(), known.end(), name) == known.end()) throw bad_request("unknown query parameter '" + name + "'");
+        if (std::find(known.begin(), known.end(), name) == known.end()) throw bad_request("unknown query parameter '" + printable(name) + "'");
 }
 
+// The store's key rule, checked before the store is asked: the same rule, an answer before any work. The
+// reason never quotes the key, which may be any bytes.
 void check_key(const std::string& key) {
-    if (key.empty()) throw bad_request("the image key is empty: use /v1/images/{key}");
-    if (key.size() > kMaxKeyBytes) throw bad_request("the image key is longer than " + std::to_string(kMaxKeyBytes) + " bytes");
-    for (const char c : key)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw bad_request("the image key holds a control character");
+    if (const auto why = store::invalid_key_reason(key))
+        throw ApiError(http::status::bad_request, "invalid_key", *why + " (keys are 1 to " + std::to_string(store::kMaxKeyBytes) +
+                                                                     " bytes of UTF-8 without control characters, percent-encoded in the path)");
+}
+
+// Bodies come with a Content-Length or as `Transfer-Encoding: chunked` alone. Beast would read any list
+// ending in chunked ("gzip, chunked") as plain chunked and hand over bytes still gzipped: refuse such codings
+// on the headers (RFC 9112 6.1: 501 for a transfer coding the server does not implement).
+void check_transfer_encoding(const RequestHeader& header) {
+    const auto [first, last] = header.equal_range(http::field::transfer_encoding);
+    if (first == last) return;
+    std::string_view coding = sv(first->value());
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+    if (std::next(first) == last && coding.size() == 7 && iequals_prefix(coding, "chunked")) return;
+    throw ApiError(http::status::not_implemented, "not_implemented",
+                   "Transfer-Encoding '" + printable(sv(first->value())) + "' is not supported: send a Content-Length, or chunked alone");
 }
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -177,19 +193,20 @@ store::Store& Handler::store() const {
 }
 
 Route Handler::route(const RequestHeader& header) const {
-    RouteId id = RouteId::unmatched;
-    try {
-        id = match(parse_target(sv(header.target())).path).id;
-    } catch (const ApiError&) {
-    }
+    // The path alone decides the route (and the metrics label), whatever is wrong with the rest.
+    const std::string_view target = sv(header.target());
+    const auto path = percent_decode(target.substr(0, target.find('?')), false);
+    const RouteId id = path ? match(*path).id : RouteId::unmatched;
     const bool worker = id == RouteId::search || id == RouteId::image || id == RouteId::stats;
     return {pattern(id), worker};
 }
 
 RequestTarget Handler::check(const RequestHeader& header) const {
-    RequestTarget target = parse_target(sv(header.target()));
+    check_transfer_encoding(header);
+    RequestTarget target = decode_target(sv(header.target()));
     const Matched m = match(target.path);
-    if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
+    if (m.id != RouteId::image) check_path(target.path);  // an image key has a rule (and an error code) of its own
+    if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + printable(target.path));
     const auto methods = allowed(m.id);
     if (std::find(methods.begin(), methods.end(), header.method()) == methods.end())
         throw ApiError(http::status::method_not_allowed, "method_not_allowed",
@@ -227,7 +244,7 @@ Response Handler::refusal(const ApiError& e, const RequestHeader& header, bool k
     if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
     if (e.status() == http::status::method_not_allowed) {
         std::string allow;
-        for (const auto v : allowed(match(parse_target(sv(header.target())).path).id))
+        for (const auto v : allowed(match(decode_target(sv(header.target())).path).id))
             allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
         res.set(http::field::allow, allow);
     }
@@ -253,7 +270,7 @@ Response Handler::handle(const Request& request) const {
     } catch (const ApiError& e) {
         return refusal(e, request, request.keep_alive());  // the body was read: the connection can go on
     } catch (const std::exception& e) {
-        spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
+        spdlog::error("{} {}: {}", std::string(request.method_string()), printable(sv(request.target())), printable(e.what(), 1000));
         return error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())),
                               request.version(), request.keep_alive());
     }
@@ -295,7 +312,7 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
             throw ApiError(http::status::not_found, "not_found", "no image under key '" + m.key + "'");
         case RouteId::unmatched: break;
     }
-    throw ApiError(http::status::not_found, "not_found", "no route " + target.path);
+    throw ApiError(http::status::not_found, "not_found", "no route " + printable(target.path));
 }
 
 Response Handler::search(const Request& request, const RequestTarget& target) const {

@@ -1,5 +1,7 @@
 #include "neardup/server/http.hpp"
 
+#include "neardup/store/json.hpp"
+
 namespace neardup::server {
 
 Response json_response(http::status status, const nlohmann::ordered_json& body, unsigned version, bool keep_alive) {
@@ -7,7 +9,8 @@ Response json_response(http::status status, const nlohmann::ordered_json& body, 
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(keep_alive);
-    res.body() = body.dump();
+    // Messages may quote what a client sent; dump_json cannot throw on bytes that are not UTF-8.
+    res.body() = store::dump_json(body);
     res.body() += '\n';
     res.prepare_payload();
     return res;

@@ -6,15 +6,16 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "neardup/exit_status.hpp"
 #include "neardup/server/handler.hpp"
 #include "neardup/server/server.hpp"
 #include "neardup/store/store.hpp"
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using neardup::kExitFailure;
+using neardup::kExitOk;
+using neardup::kExitUsage;
 
 // "host:port" or ":port" or "port".
 bool parse_listen(const std::string& text, std::string& host, unsigned short& port) {
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     neardup::server::ServerOptions server_options;
     neardup::server::HandlerOptions handler_options;
     double body_limit_mib = 20;
+    double bodies_in_flight_mib = double(server_options.max_body_bytes_in_flight) / (1 << 20);
     double header_timeout_s = 10, body_timeout_s = 60;
     app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)")->required();
     app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
@@ -50,11 +52,17 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(0, 256));
     app.add_option("--queue", server_options.queue_limit, "Requests queued or running on the workers before answering 503")
         ->capture_default_str()->check(CLI::Range(1, 100000));
-    app.add_option("--max-connections", server_options.max_connections, "Open connections; more are closed on accept")
+    app.add_option("--max-connections", server_options.max_connections, "Open connections; more are closed on accept, and from 90 % of it on each new one closes the oldest idle one")
+        ->capture_default_str()->check(CLI::Range(1, 1000000));
+    app.add_option("--max-connections-per-client", server_options.max_connections_per_client,
+                   "Open connections from one client address; more are closed on accept (behind a proxy, raise it to --max-connections)")
         ->capture_default_str()->check(CLI::Range(1, 1000000));
     app.add_option("--token-file", token_file, "File holding the bearer token that writes need (without it, writes are refused)");
     app.add_flag("--require-token-for-reads", handler_options.reads_require_token, "Searches and metadata reads need the token too");
     app.add_option("--body-limit-mib", body_limit_mib, "Largest request body, MiB")->capture_default_str()->check(CLI::Range(0.001, 1024.0));
+    app.add_option("--max-body-bytes-in-flight-mib", bodies_in_flight_mib,
+                   "Request bodies held in memory across all connections, MiB (at least --body-limit-mib); past it, 503")
+        ->capture_default_str()->check(CLI::Range(0.001, 65536.0));
     app.add_option("--header-timeout", header_timeout_s, "Seconds to receive a request's headers (and keep-alive idle time)")
         ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
     app.add_option("--body-timeout", body_timeout_s, "Seconds to receive a request's body")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
@@ -85,6 +93,7 @@ int main(int argc, char** argv) {
         handler_options.token = token;
     }
     handler_options.body_limit = static_cast<std::size_t>(body_limit_mib * (1 << 20));
+    server_options.max_body_bytes_in_flight = static_cast<std::size_t>(bodies_in_flight_mib * (1 << 20));
     server_options.header_timeout = std::chrono::milliseconds(static_cast<long>(header_timeout_s * 1000));
     server_options.body_timeout = std::chrono::milliseconds(static_cast<long>(body_timeout_s * 1000));
 
@@ -108,9 +117,9 @@ int main(int argc, char** argv) {
             const auto t0 = std::chrono::steady_clock::now();
             store = std::make_unique<neardup::store::Store>(db);
             const auto s = store->stats();
+            handler.attach(*store);  // before the log line, which tells that /readyz answers 200
             spdlog::info("index ready: {} images, {} segments, loaded in {:.1f} s", s.active, s.segments,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-            handler.attach(*store);
         } catch (const std::exception& e) {
             load_error = e.what();
             spdlog::error("cannot open the index {}: {}", db, e.what());

@@ -1,6 +1,9 @@
 #include "neardup/server/request_target.hpp"
 
+#include <cstdint>
+
 #include "neardup/server/http.hpp"
+#include "neardup/store/key.hpp"
 
 namespace neardup::server {
 namespace {
@@ -13,6 +16,23 @@ int hex_value(char c) {
 }
 
 ApiError bad_target(const std::string& message) { return ApiError(http::status::bad_request, "bad_request", message); }
+
+// Decoded text goes into the catalog (labels), file names and JSON answers: it must be UTF-8, and NUL would
+// cut it short in C APIs.
+void check_text(std::string_view what, std::string_view text) {
+    if (text.find('\0') != std::string_view::npos)
+        throw bad_target(std::string(what) + " holds a NUL (%00): '" + printable(text) + "'");
+    if (!store::is_valid_utf8(text))
+        throw bad_target(std::string(what) + " is not UTF-8 once percent-decoded: '" + printable(text) + "'");
+}
+
+// Length of the well-formed UTF-8 sequence at text[i], or 0.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+    const auto c = static_cast<std::uint8_t>(text[i]);
+    const std::size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || i + len > text.size()) return 0;
+    return store::is_valid_utf8(text.substr(i, len)) ? len : 0;
+}
 
 }  // namespace
 
@@ -36,7 +56,7 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     return out;
 }
 
-RequestTarget parse_target(std::string_view target) {
+RequestTarget decode_target(std::string_view target) {
     if (target.empty() || target.front() != '/') throw bad_target("the request target must be a path starting with '/'");
     RequestTarget out;
     const auto q = target.find('?');
@@ -54,7 +74,48 @@ RequestTarget parse_target(std::string_view target) {
         auto name = percent_decode(pair.substr(0, eq), true);
         auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
         if (!name || !value) throw bad_target("malformed percent-escape in the query string");
+        check_text("a query parameter name", *name);
+        check_text("query parameter '" + printable(*name) + "'", *value);
         out.params.emplace_back(std::move(*name), std::move(*value));
+    }
+    return out;
+}
+
+void check_path(std::string_view path) { check_text("the path", path); }
+
+RequestTarget parse_target(std::string_view target) {
+    RequestTarget out = decode_target(target);
+    check_path(out.path);
+    return out;
+}
+
+std::string printable(std::string_view text, std::size_t max_bytes) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < text.size();) {
+        if (out.size() >= max_bytes) {
+            out += "...";
+            break;
+        }
+        const auto c = static_cast<std::uint8_t>(text[i]);
+        const std::size_t len = utf8_sequence(text, i);
+        const bool control = c < 0x20 || c == 0x7F || (len == 2 && c == 0xC2 && static_cast<std::uint8_t>(text[i + 1]) <= 0x9F);
+        if (len == 0 || control) {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+            ++i;
+            if (len == 2) {  // a C1 control: both bytes escaped
+                const auto d = static_cast<std::uint8_t>(text[i]);
+                out += "\\x";
+                out += kHex[d >> 4];
+                out += kHex[d & 0xF];
+                ++i;
+            }
+            continue;
+        }
+        out.append(text.substr(i, len));
+        i += len;
     }
     return out;
 }

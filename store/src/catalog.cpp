@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -94,15 +95,15 @@ struct Catalog::Connection {
     sqlite3* db = nullptr;
     mutable std::mutex mutex;
 
-    Connection(const std::filesystem::path& file, bool create) {
-        const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-        if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    // `name` is a path, or a file: URI when `flags` hold SQLITE_OPEN_URI.
+    Connection(const std::string& name, const std::filesystem::path& file, int flags) {
+        if (sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
             const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
             sqlite3_close(db);
             throw StoreError("cannot open catalog " + file.string() + ": " + message);
         }
         sqlite3_busy_timeout(db, 10000);
-        exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        if (!(flags & SQLITE_OPEN_READONLY)) exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     }
     ~Connection() { sqlite3_close(db); }
     void exec(const char* sql) const {
@@ -115,13 +116,50 @@ struct Catalog::Connection {
     }
 };
 
-Catalog::Catalog(const std::filesystem::path& file) {
-    writer_ = std::make_unique<Connection>(file, true);
-    writer_->exec(kSchema);
-    Statement version(writer_->db, "SELECT value FROM meta WHERE name = 'schema_version'");
+namespace {
+
+// file: URI of a path as SQLite reads it, with the query parameters given.
+std::string file_uri(const std::filesystem::path& file, const char* query) {
+    std::string out = "file:";
+    for (const char c : std::filesystem::absolute(file).string()) {
+        if (c == '%' || c == '?' || c == '#') out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+        else out += c;
+    }
+    return out + "?" + query;
+}
+
+void check_schema(sqlite3* db, const std::filesystem::path& file) {
+    Statement version(db, "SELECT value FROM meta WHERE name = 'schema_version'");
     if (!version.step() || version.text(0) != "1")
         throw StoreError("catalog " + file.string() + " has an unsupported schema version (this build reads version 1)");
-    for (int i = 0; i < kReaders; ++i) readers_.push_back(std::make_unique<Connection>(file, false));
+}
+
+}  // namespace
+
+Catalog::Catalog(const std::filesystem::path& file, CatalogMode mode) {
+    if (mode != CatalogMode::create && !std::filesystem::exists(file)) throw StoreError("no catalog at " + file.string());
+    if (mode == CatalogMode::read_only) {
+        // A WAL database opens read-only only where SQLite can share its -shm file; on read-only storage
+        // (a snapshot mount, a read-only volume) it is opened as immutable instead: nobody writes it there.
+        std::string name = file.string();
+        int flags = SQLITE_OPEN_READONLY;
+        try {
+            readers_.push_back(std::make_unique<Connection>(name, file, flags));
+            check_schema(readers_.back()->db, file);
+        } catch (const StoreError&) {
+            readers_.clear();
+            name = file_uri(file, "immutable=1");
+            flags |= SQLITE_OPEN_URI;
+            readers_.push_back(std::make_unique<Connection>(name, file, flags));
+            check_schema(readers_.back()->db, file);
+        }
+        for (int i = 1; i < kReaders; ++i) readers_.push_back(std::make_unique<Connection>(name, file, flags));
+        return;
+    }
+    writer_ = std::make_unique<Connection>(file.string(), file, SQLITE_OPEN_READWRITE | (mode == CatalogMode::create ? SQLITE_OPEN_CREATE : 0));
+    writer_->exec(kSchema);
+    check_schema(writer_->db, file);
+    for (int i = 0; i < kReaders; ++i) readers_.push_back(std::make_unique<Connection>(file.string(), file, SQLITE_OPEN_READWRITE));
 }
 
 // A free read connection if one is, else the next in turn (blocking on it). Searches on several threads
@@ -176,6 +214,7 @@ std::vector<std::uint8_t> Catalog::signature(std::int64_t id) const {
 }
 
 std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) {
+    if (!writer_) throw StoreError("catalog: opened read-only");
     std::lock_guard lock(writer_->mutex);
     std::vector<std::int64_t> ids;
     writer_->exec("BEGIN IMMEDIATE");
@@ -212,6 +251,7 @@ std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) 
 }
 
 std::optional<std::int64_t> Catalog::deactivate(const std::string& key) {
+    if (!writer_) throw StoreError("catalog: opened read-only");
     std::lock_guard lock(writer_->mutex);
     Statement s(writer_->db, "UPDATE images SET status = 'deleted' WHERE key = ? AND status = 'active' RETURNING id");
     s.bind(1, key);
@@ -256,6 +296,7 @@ std::int64_t Catalog::active_count() const { return read_int64("SELECT COUNT(*) 
 std::int64_t Catalog::generation() const { return read_int64("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'"); }
 
 std::int64_t Catalog::purge_inactive() {
+    if (!writer_) throw StoreError("catalog: opened read-only");
     std::lock_guard lock(writer_->mutex);
     writer_->exec("BEGIN IMMEDIATE");
     std::int64_t removed = 0;
@@ -271,6 +312,16 @@ std::int64_t Catalog::purge_inactive() {
     }
     writer_->exec("VACUUM");
     return removed;
+}
+
+std::vector<std::string> Catalog::integrity_problems(bool quick) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
+    std::vector<std::string> problems;
+    while (s.step())
+        if (const std::string line = s.text(0); line != "ok") problems.push_back(line);
+    return problems;
 }
 
 }  // namespace neardup::store

@@ -14,6 +14,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include "durable_file.hpp"
 #include "faiss_clone.hpp"
 #include "neardup/engine/hamming.hpp"
 #include "hamming_scan.hpp"
@@ -193,12 +194,28 @@ void DescriptorIndex::optimise() {
     index_ = std::move(ivf);
 }
 
-void DescriptorIndex::save(const std::filesystem::path& file) const {
-    try {
-        faiss::write_index_binary(index_.get(), file.c_str());
-    } catch (const std::exception& e) {
-        throw StoreError("cannot write descriptor index " + file.string() + ": " + e.what());
+std::unordered_map<std::int64_t, int> DescriptorIndex::per_reference_counts() const {
+    std::unordered_map<std::int64_t, int> out;
+    if (const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get())) {
+        for (const auto id : map->id_map) ++out[id >> kKeypointBits];
+    } else if (const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get())) {
+        for (std::size_t list = 0; list < ivf->nlist; ++list) {
+            const std::size_t n = ivf->invlists->list_size(list);
+            const auto* ids = ivf->invlists->get_ids(list);
+            for (std::size_t i = 0; i < n; ++i) ++out[ids[i] >> kKeypointBits];
+            ivf->invlists->release_ids(list, ids);
+        }
+    } else {
+        throw StoreError("descriptor index: a kind this build does not list");
     }
+    return out;
+}
+
+void DescriptorIndex::save(faiss::IOWriter& out) const { faiss::write_index_binary(index_.get(), &out); }
+
+void DescriptorIndex::save(const std::filesystem::path& file) const {
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    write_file_durably(dir, file.filename().string(), [&](faiss::IOWriter& out) { save(out); });
 }
 
 DescriptorIndex DescriptorIndex::load(const std::filesystem::path& file, DescriptorIndexOptions options) {

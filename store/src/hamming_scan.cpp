@@ -15,11 +15,16 @@
 namespace neardup::store::detail {
 
 bool fast_scan_supported(const faiss::IndexBinary& index) {
-    if (index.code_size != static_cast<int>(kBinaryDescriptorBytes)) return false;
-    if (const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(&index))
-        return dynamic_cast<const faiss::IndexBinaryFlat*>(map->index) != nullptr;
+    constexpr int kCode = static_cast<int>(kBinaryDescriptorBytes);
+    // The code size is read from the inner index: FAISS 1.7's IndexBinaryIDMap leaves its own at 0 (and
+    // writes that to disk), which kept every flat index (all PDQ search, and descriptor segments under
+    // the inverted-file threshold) off this scan and on FAISS's OpenMP search.
+    if (const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(&index)) {
+        const auto* flat = dynamic_cast<const faiss::IndexBinaryFlat*>(map->index);
+        return flat != nullptr && flat->code_size == kCode;
+    }
     if (const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(&index))
-        return dynamic_cast<const faiss::IndexBinaryFlat*>(ivf->quantizer) != nullptr;
+        return ivf->code_size == kCode && dynamic_cast<const faiss::IndexBinaryFlat*>(ivf->quantizer) != nullptr;
     return false;
 }
 

@@ -44,7 +44,9 @@ nlohmann::ordered_json to_json(const StoreStats& s) {
             {"merges", s.merges},
             {"generation", s.generation},
             {"loaded_from_snapshot", s.loaded_from_snapshot},
-            {"caught_up_on_open", s.caught_up}};
+            {"caught_up_on_open", s.caught_up},
+            {"segments_rebuilt_on_open", s.segments_rebuilt},
+            {"snapshot_problem", s.snapshot_problem}};
 }
 
 std::string dump_json(const nlohmann::ordered_json& value, int indent) {

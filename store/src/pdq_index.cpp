@@ -7,7 +7,9 @@
 #include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
 
+#include "durable_file.hpp"
 #include "faiss_clone.hpp"
+#include "hamming_scan.hpp"
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
@@ -56,7 +58,13 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     for (std::size_t i = 0; i < queries.size(); ++i) to_code(queries[i], &codes[i * 32]);
     std::vector<std::int32_t> distances(queries.size() * kk);
     std::vector<faiss::IndexBinary::idx_t> labels(queries.size() * kk);
-    index_->search(static_cast<faiss::IndexBinary::idx_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
+    // The POPCNT scan where it applies (always, for the flat index this class builds): FAISS's own search
+    // calls libgcc per popcount and runs an OpenMP team whose threads spin after every query, taking the
+    // core that the other search needs.
+    if (detail::fast_scan_supported(*index_))
+        detail::fast_scan(*index_, static_cast<std::int64_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
+    else
+        index_->search(static_cast<faiss::IndexBinary::idx_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
     std::unordered_map<std::int64_t, int> best;
     for (std::size_t i = 0; i < labels.size(); ++i) {
         if (labels[i] < 0) continue;
@@ -70,12 +78,17 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     return out;
 }
 
+std::vector<std::int64_t> PdqIndex::ids() const {
+    const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get());
+    if (!map) throw StoreError("PDQ index: not an id map");
+    return {map->id_map.begin(), map->id_map.end()};
+}
+
+void PdqIndex::save(faiss::IOWriter& out) const { faiss::write_index_binary(index_.get(), &out); }
+
 void PdqIndex::save(const std::filesystem::path& file) const {
-    try {
-        faiss::write_index_binary(index_.get(), file.c_str());
-    } catch (const std::exception& e) {
-        throw StoreError("cannot write PDQ index " + file.string() + ": " + e.what());
-    }
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    write_file_durably(dir, file.filename().string(), [&](faiss::IOWriter& out) { save(out); });
 }
 
 PdqIndex PdqIndex::load(const std::filesystem::path& file) {

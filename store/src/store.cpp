@@ -6,11 +6,15 @@
 #include <unordered_set>
 #include <unordered_map>
 
-#include <nlohmann/json.hpp>
+#include <faiss/impl/io.h>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 
 #include "neardup/engine/regions.hpp"
 #include "neardup/engine/signature_codec.hpp"
+#include "directory_lock.hpp"
+#include "durable_file.hpp"
+#include "neardup/store/snapshot_manifest.hpp"
 #include "neardup/store/key.hpp"
 
 namespace neardup::store {
@@ -46,16 +50,65 @@ Sha256 sha256_of(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
+namespace {
+
+// What the directory holds besides the catalog: a snapshot or segment files mean an index was here.
+bool holds_index_files(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return false;
+    for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = f.path().filename().string();
+        if (name == kSnapshotFile || name.ends_with(".faiss")) return true;
+    }
+    return false;
+}
+
+std::string read_text_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw StoreError("cannot read " + file.string());
+    return text;
+}
+
+CatalogMode catalog_mode(OpenMode mode) {
+    switch (mode) {
+        case OpenMode::create: return CatalogMode::create;
+        case OpenMode::write: return CatalogMode::write;
+        case OpenMode::read_only: break;
+    }
+    return CatalogMode::read_only;
+}
+
+}  // namespace
+
 Store::Store(const std::filesystem::path& dir, StoreOptions options)
     : dir_(dir), options_(std::move(options)), extractor_(options_.signature) {
     if (options_.tail_rows < 1 || options_.merge_fanout < 2)
         throw std::invalid_argument("StoreOptions: tail_rows must be >= 1 and merge_fanout >= 2");
+    const auto catalog_file = dir_ / kCatalogFile;
     std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) throw StoreError("cannot create index directory " + dir_.string() + ": " + ec.message());
-    catalog_ = std::make_unique<Catalog>(dir_ / kCatalogFile);
+    if (!std::filesystem::exists(catalog_file, ec)) {
+        if (options_.mode != OpenMode::create)
+            throw StoreError("no index at " + dir_.string() + " (no " + kCatalogFile + "): create one with `neardup index --db " +
+                             dir_.string() + " PATH...`");
+        // Answering "no match" from a new empty catalog beside an old index would be silently wrong.
+        if (holds_index_files(dir_))
+            throw StoreError(dir_.string() + " holds index files but no " + kCatalogFile + ": the catalog is the index's source "
+                             "of truth and the other files cannot be searched without it. Restore " + kCatalogFile +
+                             " from a backup, or move the directory away and index again");
+        std::filesystem::create_directories(dir_, ec);
+        if (ec) throw StoreError("cannot create index directory " + dir_.string() + ": " + ec.message());
+    }
+    if (options_.mode != OpenMode::read_only) lock_ = std::make_unique<DirectoryLock>(dir_);
+    catalog_ = std::make_unique<Catalog>(catalog_file, catalog_mode(options_.mode));
+    if (std::filesystem::file_size(catalog_file, ec) <= kQuickCheckBytes && !ec) {
+        const auto problems = catalog_->integrity_problems(true);
+        if (!problems.empty())
+            throw StoreError("the catalog " + catalog_file.string() + " is damaged (" + problems.front() + (problems.size() > 1 ? ", ..." : "") +
+                             "): restore it from a backup; `neardup check --db " + dir_.string() + "` lists every problem");
+    }
     load_snapshot();
-    if (options_.background_merges) {
+    if (options_.background_merges && options_.mode != OpenMode::read_only) {
         merger_ = std::jthread([this](std::stop_token stop) { merge_loop(stop); });
         request_merge();  // segments loaded from a snapshot may be due
     }
@@ -63,6 +116,10 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
 
 Store::~Store() {
     merger_.request_stop();  // wakes the merger and stops a merge under way; the jthread joins it
+}
+
+void Store::require_writable(const char* what) const {
+    if (options_.mode == OpenMode::read_only) throw StoreError(std::string("cannot ") + what + ": the index " + dir_.string() + " is opened read-only");
 }
 
 std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::int64_t last_id, bool organise,
@@ -87,41 +144,63 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
     return segment;
 }
 
-// The snapshot is only a head start: anything it lacks is read from the catalog, and a snapshot from another
-// generation (before a compaction) or one that fails to load is ignored.
+// The snapshot is only a head start: anything it lacks is read from the catalog; a snapshot from another
+// generation (before a compaction) or one that fails to parse is ignored, and a segment whose files fail
+// their checksum or their load is rebuilt from the catalog. Each of these is logged with its reason: an
+// operator must be able to tell why a start took minutes.
 void Store::load_snapshot() {
     auto view = std::make_shared<IndexView>();
     const auto snapshot_path = dir_ / kSnapshotFile;
     bool loaded = false;
-    if (std::filesystem::exists(snapshot_path)) {
-        try {
-            std::ifstream in(snapshot_path);
-            const auto meta = nlohmann::json::parse(in);
-            const std::int64_t max_id = meta.at("max_id").get<std::int64_t>();
-            if (meta.at("generation").get<std::int64_t>() == catalog_->generation() && max_id <= catalog_->max_id()) {
-                std::vector<nlohmann::json> entries;
-                if (meta.at("format").get<int>() == 1)  // one pair of index files for every row
-                    entries.push_back({{"first_id", 1}, {"last_id", max_id}, {"pdq", meta.at("pdq")},
-                                       {"descriptors", meta.at("descriptors")}});
-                else
-                    for (const auto& e : meta.at("segments")) entries.push_back(e);
-                for (const auto& e : entries) {
-                    auto segment = std::make_shared<Segment>(options_.descriptors);
-                    segment->first_id = e.at("first_id").get<std::int64_t>();
-                    segment->last_id = e.at("last_id").get<std::int64_t>();
-                    segment->pdq = PdqIndex::load(dir_ / e.at("pdq").get<std::string>());
-                    segment->descriptors = DescriptorIndex::load(dir_ / e.at("descriptors").get<std::string>(), options_.descriptors);
-                    segment->rows = segment->pdq.size();
-                    view->segments.push_back(std::move(segment));
+    std::string problem;
+    std::int64_t rebuilt = 0;
+    std::error_code ec;
+    if (!std::filesystem::exists(snapshot_path, ec)) {
+        problem = catalog_->max_id() > 0 ? "no snapshot.json" : "";
+    } else {
+        auto manifest = parse_snapshot_manifest(read_text_file(snapshot_path));
+        const std::int64_t generation = catalog_->generation(), catalog_max = catalog_->max_id();
+        if (!manifest) {
+            problem = manifest.error().message;
+        } else if (manifest.value().generation != generation) {
+            problem = "snapshot of generation " + std::to_string(manifest.value().generation) + ", the catalog is at " +
+                      std::to_string(generation) + " (compacted since)";
+        } else if (manifest.value().max_id > catalog_max) {
+            problem = "snapshot covers catalog rows up to " + std::to_string(manifest.value().max_id) + ", the catalog ends at " +
+                      std::to_string(catalog_max);
+        } else {
+            for (const SegmentFiles& files : manifest.value().segments) {
+                std::shared_ptr<const Segment> segment;
+                try {
+                    for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}})
+                        if (!sha.empty() && sha256_file(dir_ / name) != sha) throw StoreError(name + " does not match its checksum");
+                    auto s = std::make_shared<Segment>(options_.descriptors);
+                    s->first_id = files.first_id;
+                    s->last_id = files.last_id;
+                    s->pdq = PdqIndex::load(dir_ / files.pdq);
+                    s->descriptors = DescriptorIndex::load(dir_ / files.descriptors, options_.descriptors);
+                    s->rows = s->pdq.size();
+                    for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}})
+                        if (!sha.empty()) file_checksums_[name] = sha;
+                    segment = std::move(s);
+                } catch (const std::exception& e) {
+                    spdlog::warn("index {}: segment of catalog rows {}..{} is damaged ({}); rebuilding it from the catalog", dir_.string(),
+                                 files.first_id, files.last_id, e.what());
+                    segment = build_segment(files.first_id - 1, files.last_id, true);
+                    ++rebuilt;
                 }
-                view->max_id = max_id;
-                loaded = true;
+                view->segments.push_back(std::move(segment));
             }
-        } catch (const std::exception&) {
-            loaded = false;
+            view->max_id = manifest.value().max_id;
+            loaded = true;
+            if (rebuilt > 0) problem = std::to_string(rebuilt) + " damaged segment(s) rebuilt from the catalog";
         }
     }
-    if (!loaded) view = std::make_shared<IndexView>();
+    if (!loaded) {
+        view = std::make_shared<IndexView>();
+        file_checksums_.clear();
+        if (!problem.empty()) spdlog::warn("index {}: snapshot not used ({}); rebuilding the indexes from the catalog", dir_.string(), problem);
+    }
     const std::int64_t before = view->max_id;
     const std::int64_t last = catalog_->max_id();
     if (last > before) {
@@ -134,6 +213,8 @@ void Store::load_snapshot() {
     view_.store(std::move(view));
     open_stats_.loaded_from_snapshot = loaded;
     open_stats_.caught_up = last > before ? last - before : 0;
+    open_stats_.segments_rebuilt = rebuilt;
+    open_stats_.snapshot_problem = problem;
 }
 
 void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<const Signature*>& signatures,
@@ -176,6 +257,7 @@ void Store::request_merge() {
     {
         std::lock_guard lock(merge_mutex_);
         merge_pending_ = true;
+        merge_idle_ = false;
     }
     merge_wanted_.notify_one();
 }
@@ -231,13 +313,24 @@ void Store::merge_loop(std::stop_token stop) {
         try {
             while (merge_once(stop)) {
             }
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
             // A merge that fails (catalog unreadable) leaves the segments as they are; searches stay correct.
+            spdlog::warn("index {}: background merge failed, segments left as they are: {}", dir_.string(), e.what());
         }
         std::unique_lock lock(merge_mutex_);
+        if (!merge_pending_) {
+            merge_idle_ = true;
+            merge_idle_changed_.notify_all();
+        }
         merge_wanted_.wait(lock, stop, [this] { return merge_pending_; });
         merge_pending_ = false;
     }
+}
+
+bool Store::wait_until_merged(std::chrono::milliseconds timeout) const {
+    if (!merger_.joinable()) return true;
+    std::unique_lock lock(merge_mutex_);
+    return merge_idle_changed_.wait_for(lock, timeout, [this] { return merge_idle_ && !merge_pending_; });
 }
 
 AddStatus Store::plan(const std::string& key, const Sha256& sha, bool replace) const {
@@ -266,6 +359,7 @@ Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::
 
 std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
     if (adds.empty()) return {};
+    require_writable("add references");
     std::lock_guard writer(write_mutex_);
     std::vector<NewEntry> entries;
     entries.reserve(adds.size());
@@ -298,6 +392,7 @@ Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_
 }
 
 bool Store::remove(const std::string& key) {
+    require_writable("delete references");
     std::lock_guard writer(write_mutex_);
     const auto id = catalog_->deactivate(key);
     if (!id) return false;
@@ -414,48 +509,58 @@ void Store::optimise() {
 }
 
 void Store::save_snapshot() {
+    require_writable("save a snapshot");
     std::lock_guard writer(write_mutex_);
     const auto view = view_.load();
-    const std::int64_t generation = catalog_->generation();
-    // A segment never changes once published, so its files are named by what it holds and written once:
-    // a snapshot writes only the segments that are new since the last one.
-    nlohmann::json segments = nlohmann::json::array();
+    SnapshotManifest manifest;
+    manifest.generation = catalog_->generation();
+    manifest.max_id = view->max_id;
+    // A segment never changes once published, so its files are named by what it holds and written once: a
+    // snapshot writes only the files not already on disk with a known checksum.
     std::unordered_set<std::string> keep;
+    std::vector<std::string> written;  // removed again if the snapshot fails: the directory stays as it was
+    try {
     for (const auto& segment : view->segments) {
-        const std::string stem = "seg-" + std::to_string(generation) + "-" + std::to_string(segment->first_id) + "-" +
+        const std::string stem = "seg-" + std::to_string(manifest.generation) + "-" + std::to_string(segment->first_id) + "-" +
                                  std::to_string(segment->last_id) + "-" + std::to_string(segment->rows) + "-" +
                                  std::to_string(segment->descriptors.size());
-        const std::string pdq_name = stem + ".pdq.faiss", desc_name = stem + ".desc.faiss";
-        for (const auto& [name, write] : {std::pair<std::string, std::function<void(const std::filesystem::path&)>>{
-                                              pdq_name, [&](const auto& f) { segment->pdq.save(f); }},
-                                          {desc_name, [&](const auto& f) { segment->descriptors.save(f); }}}) {
-            if (std::filesystem::exists(dir_ / name)) continue;
-            const auto tmp = dir_ / (name + ".tmp");
-            write(tmp);
-            std::filesystem::rename(tmp, dir_ / name);
+        SegmentFiles files{segment->first_id, segment->last_id, stem + ".pdq.faiss", stem + ".desc.faiss", {}, {}};
+        const auto durable = [&](const std::string& name, const std::function<void(faiss::IOWriter&)>& write) {
+            auto it = file_checksums_.find(name);
+            if (it == file_checksums_.end()) {
+                it = file_checksums_.emplace(name, write_file_durably(dir_, name, write)).first;
+                written.push_back(name);
+            }
+            return it->second;
+        };
+        files.pdq_sha256 = durable(files.pdq, [&](faiss::IOWriter& out) { segment->pdq.save(out); });
+        files.descriptors_sha256 = durable(files.descriptors, [&](faiss::IOWriter& out) { segment->descriptors.save(out); });
+        keep.insert(files.pdq);
+        keep.insert(files.descriptors);
+        manifest.segments.push_back(std::move(files));
+    }
+    // The rename of snapshot.json is the commit point; segment files no longer named are removed after it.
+    write_file_durably(dir_, kSnapshotFile, format_snapshot_manifest(manifest));
+    } catch (const StoreError&) {
+        std::error_code ignored;
+        for (const auto& name : written) {
+            std::filesystem::remove(dir_ / name, ignored);
+            file_checksums_.erase(name);
         }
-        keep.insert(pdq_name);
-        keep.insert(desc_name);
-        segments.push_back({{"first_id", segment->first_id}, {"last_id", segment->last_id}, {"pdq", pdq_name},
-                            {"descriptors", desc_name}});
+        throw;
     }
-    const nlohmann::json meta = {{"format", 2}, {"generation", generation}, {"max_id", view->max_id}, {"segments", segments}};
-    const auto tmp = dir_ / (std::string(kSnapshotFile) + ".tmp");
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << meta.dump(2) << '\n';
-        out.flush();
-        if (!out) throw StoreError("cannot write " + tmp.string());
-    }
-    // The rename is the commit point; index files no longer named are removed after it.
-    std::filesystem::rename(tmp, dir_ / kSnapshotFile);
-    for (const auto& f : std::filesystem::directory_iterator(dir_)) {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir_, ec)) {
         const std::string name = f.path().filename().string();
-        if ((name.ends_with(".faiss") || name.ends_with(".faiss.tmp")) && !keep.contains(name)) std::filesystem::remove(f.path());
+        if ((name.ends_with(".faiss") || name.ends_with(".faiss.tmp")) && !keep.contains(name)) {
+            std::filesystem::remove(f.path(), ec);
+            file_checksums_.erase(name);
+        }
     }
 }
 
 std::int64_t Store::compact() {
+    require_writable("compact");
     std::int64_t removed = 0;
     {
         std::lock_guard writer(write_mutex_);
@@ -486,6 +591,63 @@ StoreStats Store::index_stats() const {
     s.segments = view->segments.size();
     s.merges = merges_.load();
     return s;
+}
+
+CheckReport Store::check() const {
+    constexpr std::size_t kMaxListed = 100;  // per list; a damaged index can disagree on every row
+    CheckReport report;
+    const auto note = [&](std::vector<std::string>& list, std::string what) {
+        if (list.size() < kMaxListed) list.push_back(std::move(what));
+        else if (list.size() == kMaxListed) list.push_back("... (more problems not listed)");
+    };
+    try {
+        report.catalog = catalog_->integrity_problems(false);
+    } catch (const StoreError& e) {
+        report.catalog.push_back(e.what());
+    }
+    const auto snapshot_path = dir_ / kSnapshotFile;
+    std::error_code ec;
+    if (std::filesystem::exists(snapshot_path, ec)) {
+        const auto manifest = parse_snapshot_manifest(read_text_file(snapshot_path));
+        if (!manifest) {
+            note(report.snapshot, manifest.error().message);
+        } else if (manifest.value().generation == catalog_->generation()) {
+            for (const SegmentFiles& files : manifest.value().segments)
+                for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}}) {
+                    if (!std::filesystem::exists(dir_ / name, ec)) note(report.snapshot, name + " is missing");
+                    else if (!sha.empty() && sha256_file(dir_ / name) != sha) note(report.snapshot, name + " does not match its checksum");
+                }
+        }
+    }
+    const auto view = view_.load();
+    std::unordered_map<std::int64_t, int> in_pdq, in_descriptors;
+    for (const auto& segment : view->segments) {
+        for (const auto id : segment->pdq.ids()) ++in_pdq[id];
+        for (const auto& [id, n] : segment->descriptors.per_reference_counts()) in_descriptors[id] += n;
+    }
+    std::unordered_set<std::int64_t> rows;
+    catalog_->scan(0, view->max_id, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
+        ++report.rows_checked;
+        rows.insert(id);
+        if (!active) return;  // a deleted row may still be indexed, as a tombstone, until compaction
+        const std::string row = "catalog row " + std::to_string(id);
+        const auto signature = deserialize_signature(bytes);
+        if (!signature) return note(report.indexes, row + ": its signature cannot be read (" + signature.error().message + ")");
+        const auto found = in_pdq.find(id);
+        if (found == in_pdq.end()) return note(report.indexes, row + " is not in the PDQ index");
+        if (found->second != 1) note(report.indexes, row + " is in the PDQ index " + std::to_string(found->second) + " times");
+        const auto& features = signature.value().features;
+        const int expected = descriptor_bytes(features.kind) == 32
+                                 ? static_cast<int>(std::min<std::size_t>(features.size(), static_cast<std::size_t>(options_.descriptors.per_reference)))
+                                 : 0;
+        const auto d = in_descriptors.find(id);
+        const int have = d == in_descriptors.end() ? 0 : d->second;
+        if (have != expected)
+            note(report.indexes, row + " has " + std::to_string(have) + " descriptors indexed, its signature " + std::to_string(expected));
+    });
+    for (const auto& [id, n] : in_pdq)
+        if (!rows.contains(id)) note(report.indexes, "the PDQ index holds id " + std::to_string(id) + ", which the catalog does not");
+    return report;
 }
 
 }  // namespace neardup::store

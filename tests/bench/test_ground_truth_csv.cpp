@@ -130,7 +130,7 @@ TEST_CASE("reading the files from disk, missing ones included", "[bench][csv]") 
     CHECK_THROWS_AS(b.value(), BenchResultError);
 }
 
-TEST_CASE("error codes have stable names; a value has no error", "[bench][csv]") {
+TEST_CASE("error codes have stable names, a value has no error", "[bench][csv]") {
     CHECK(to_string(BenchErrorCode::io_error) == "io_error");
     CHECK(to_string(BenchErrorCode::malformed_csv) == "malformed_csv");
     CHECK(to_string(BenchErrorCode::malformed_json) == "malformed_json");

@@ -14,4 +14,4 @@ add_executable(test_bench
 target_link_libraries(test_bench PRIVATE neardup_test_main neardup::bench_metrics neardup_warnings
   opencv_core opencv_imgcodecs)
 target_include_directories(test_bench SYSTEM PRIVATE ${OpenCV_INCLUDE_DIRS})
-catch_discover_tests(test_bench TEST_PREFIX "bench: ")
+catch_discover_tests(test_bench TEST_PREFIX "bench: " EXTRA_ARGS --warn NoTests)

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "neardup/engine/signature_codec.hpp"
 #include "support/image_bytes.hpp"
 #include "support/sample_photos.hpp"
@@ -65,4 +67,25 @@ TEST_CASE("corrupt signatures are refused with the exact error", "[signature_cod
         bad[6 + 89] = 9;  // kind byte: after flags, sizes, pdq, quality, phash, ahash, block mean
         CHECK(deserialize_signature(bad).error().message == "corrupt signature: unknown feature kind 9");
     }
+}
+
+TEST_CASE("a committed version-1 signature blob keeps loading with its values", "[signature_codec][format]") {
+    // tests/fixtures/signature-v1-coffee.bin: the catalog blob of coffee.jpg as version 1 wrote it
+    // (2026-12-02). Catalogs hold such blobs for years; a reader that stops reading them loses the archive.
+    const auto bytes = test::read_bytes(std::filesystem::path(NEARDUP_FIXTURES_DIR) / "signature-v1-coffee.bin");
+    REQUIRE(bytes.size() == 9830u);
+    const auto s = deserialize_signature(bytes);
+    REQUIRE(s.ok());
+    const Signature& sig = s.value();
+    CHECK(sig.width == 1024u);
+    CHECK(sig.height == 983u);
+    CHECK(sig.pdq.hash.to_hex() == "19668c99c93db6c9f3363d4e4db61619e39bf24fa5a448718632a1da12871eb5");
+    CHECK(sig.pdq.quality == 100);
+    CHECK(sig.phash.bits == 0x9ecb696db41e4af4ull);
+    CHECK(sig.average_hash.bits == 0xfbd5a0a0f4340000ull);
+    CHECK(sig.block_mean.to_hex() == "fc1ffb8ff577e03be013e012e000e070e870ec706e7403f00000000000000003");
+    CHECK(sig.features.kind == FeatureKind::orb);
+    CHECK(sig.features.size() == 256u);
+    CHECK(sig.pdq_dihedral.empty());
+    CHECK(serialize(sig) == bytes);  // and writes back byte for byte
 }

@@ -6,12 +6,14 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "neardup/engine/decode.hpp"
@@ -29,11 +31,8 @@ struct Run {
     std::string out;
 };
 
-// Runs the neardup binary with arguments; stdout captured, stderr discarded.
-Run run(const std::vector<std::string>& args) {
-    std::string command = NEARDUP_BINARY;
-    for (const auto& a : args) command += " '" + a + "'";
-    command += " 2>/dev/null";
+// Runs a shell command line; stdout captured.
+Run run_shell(const std::string& command) {
     Run r;
     FILE* pipe = popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
@@ -43,6 +42,15 @@ Run run(const std::vector<std::string>& args) {
     const int status = pclose(pipe);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+std::string quoted(const std::string& a) { return "'" + a + "'"; }
+
+// Runs the neardup binary with arguments; stdout captured, and stderr too when `with_stderr`.
+Run run(const std::vector<std::string>& args, bool with_stderr = false) {
+    std::string command = NEARDUP_BINARY;
+    for (const auto& a : args) command += " " + quoted(a);
+    return run_shell(command + (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 std::vector<nlohmann::json> json_lines(const std::string& text) {
@@ -58,20 +66,27 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("usage errors exit 1 with nothing done", "[cli][bad_input]") {
+TEST_CASE("usage errors exit 2 with nothing done, a missing index is a failure (1), not a usage error", "[cli][bad_input]") {
     neardup::test::TempDir dir;
-    CHECK(run({}).status == 1);
-    CHECK(run({"index"}).status == 1);                                   // --db missing
-    CHECK(run({"index", "--db", (dir / "db").string()}).status == 1);    // neither paths nor manifest
-    CHECK(run({"index", "--db", (dir / "db").string(), "--label", "novalue", dir.path().string()}).status == 1);
-    CHECK(run({"query", "--db", (dir / "nothing").string(), dir.path().string()}).status == 1);
-    CHECK(run({"query", "--db", (dir / "db").string(), "--top", "-1", "x.jpg"}).status == 1);
-    CHECK(run({"query", "--db", (dir / "db").string(), "--threshold", "2", "x.jpg"}).status == 1);
-    CHECK(run({"frobnicate"}).status == 1);
+    CHECK(run({}).status == 2);
+    CHECK(run({"index"}).status == 2);                                   // --db missing
+    CHECK(run({"index", "--db", (dir / "db").string()}).status == 2);    // neither paths nor manifest
+    CHECK(run({"index", "--db", (dir / "db").string(), "--label", "novalue", dir.path().string()}).status == 2);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--top", "-1", "x.jpg"}).status == 2);
+    CHECK(run({"query", "--db", (dir / "db").string(), "--threshold", "2", "x.jpg"}).status == 2);
+    CHECK(run({"frobnicate"}).status == 2);
+    // Only `index` creates an index: the read and write commands on a missing one fail and create nothing.
+    for (const char* command : {"query", "stats", "check", "delete", "compact"}) {
+        INFO(command);
+        std::vector<std::string> args = {command, "--db", (dir / "nothing").string()};
+        if (std::string(command) == "query") args.push_back(dir.path().string());
+        if (std::string(command) == "delete") args.push_back("key");
+        CHECK(run(args).status == 1);
+    }
     CHECK_FALSE(std::filesystem::exists(dir / "nothing"));
 }
 
-TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 when some input failed", "[cli]") {
+TEST_CASE("index then query: JSON lines per query, failures in place, exit 3 when some input failed", "[cli]") {
     neardup::test::TempDir dir;
     const std::string db = (dir / "db").string();
     const auto photos = std::filesystem::path(neardup::test::sample_photo("coffee.jpg")).parent_path();
@@ -82,7 +97,7 @@ TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 whe
     { std::ofstream(dir / "broken.png") << "\x89PNG\r\n\x1A\n"; }
     const auto r = run({"query", "--db", db, "--json", "--top", "3", (dir / "copy.jpg").string(), (dir / "broken.png").string(),
                         (dir / "gone.jpg").string()});
-    CHECK(r.status == 2);
+    CHECK(r.status == 3);
     const auto lines = json_lines(r.out);
     REQUIRE(lines.size() == 3u);
     // Missing files are reported first (they are known before any work), then the queries in order.
@@ -104,7 +119,7 @@ TEST_CASE("index then query: JSON lines per query, failures in place, exit 2 whe
     const auto strict = json_lines(run({"query", "--db", db, "--json", "--threshold", "1", (dir / "copy.jpg").string()}).out);
     CHECK(strict[0]["matches"][0]["match"] == false);
     CHECK(run({"delete", "--db", db, "coffee"}).status == 0);
-    CHECK(run({"delete", "--db", db, "coffee"}).status == 2);
+    CHECK(run({"delete", "--db", db, "coffee"}).status == 3);
     const auto after = json_lines(run({"query", "--db", db, "--json", (dir / "copy.jpg").string()}).out);
     for (const auto& m : after[0]["matches"]) CHECK(m["key"] != "coffee");
     CHECK(run({"compact", "--db", db}).status == 0);
@@ -161,7 +176,7 @@ TEST_CASE("manifest indexing with labels, the --errors file, review pictures and
           << "gone,missing.jpg,acme\n";
     }
     const std::string errors = (dir / "errors.jsonl").string();
-    CHECK(run({"index", "--db", db, "--manifest", (dir / "m.csv").string(), "--errors", errors}).status == 2);
+    CHECK(run({"index", "--db", db, "--manifest", (dir / "m.csv").string(), "--errors", errors}).status == 3);
     std::ifstream in(errors);
     std::string line;
     REQUIRE(std::getline(in, line));
@@ -183,4 +198,101 @@ TEST_CASE("manifest indexing with labels, the --errors file, review pictures and
     const auto picture = cv::imread((dir / "review" / "q__c1.jpg").string());
     CHECK(picture.rows > 400);
     CHECK(picture.cols > picture.rows);  // side by side
+}
+
+TEST_CASE("a second writing process is refused at once, naming the holder, queries still run", "[cli][lock]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string();
+    CHECK(run({"index", "--db", db, neardup::test::sample_photo("coffee.jpg").string()}).status == 0);
+    {
+        neardup::store::Store holder(db);  // this process writes now
+        const auto refused = run({"index", "--db", db, neardup::test::sample_photo("dome.jpg").string()}, true);
+        INFO(refused.out);
+        CHECK(refused.status == 1);
+        CHECK(refused.out.find("is locked for writing by pid " + std::to_string(::getpid())) != std::string::npos);
+        CHECK(run({"delete", "--db", db, "coffee"}).status == 1);
+        CHECK(run({"compact", "--db", db}).status == 1);
+        const auto q = json_lines(run({"query", "--db", db, "--json", neardup::test::sample_photo("coffee.jpg").string()}).out);
+        REQUIRE(q.size() == 1u);
+        CHECK(q[0]["matches"][0]["key"] == "coffee");
+        CHECK(run({"stats", "--db", db}).status == 0);
+        CHECK(holder.stats().active == 1);  // the refused index added nothing
+    }
+    CHECK(run({"index", "--db", db, neardup::test::sample_photo("dome.jpg").string()}).status == 0);
+}
+
+TEST_CASE("a file name that is not UTF-8 is refused as a key, query output stays valid JSON", "[cli][bad_input]") {
+    neardup::test::TempDir dir;
+    std::filesystem::create_directories(dir / "in");
+    std::filesystem::copy_file(neardup::test::sample_photo("coffee.jpg"), dir / "in" / "caf\xe9.jpg");  // Latin-1
+    std::filesystem::copy_file(neardup::test::sample_photo("dome.jpg"), dir / "in" / "dome.jpg");
+    const std::string db = (dir / "db").string();
+    const std::string errors = (dir / "errors.jsonl").string();
+    CHECK(run({"index", "--db", db, "--errors", errors, (dir / "in").string()}).status == 3);
+    std::ifstream in(errors);
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    const auto e = nlohmann::json::parse(line);  // valid JSON although the name is not UTF-8
+    CHECK(e["error"]["code"] == "invalid_key");
+    CHECK(e["error"]["message"] == "the key is not valid UTF-8");
+    CHECK(e["key"] == "caf\xef\xbf\xbd");  // the byte shown as U+FFFD
+    CHECK(nlohmann::json::parse(run({"stats", "--db", db}).out)["active"] == 1);
+    // Querying the same files: every line parses, the Latin-1 one names its query with U+FFFD.
+    const auto r = run({"query", "--db", db, "--json", (dir / "in").string()});
+    CHECK(r.status == 0);
+    const auto lines = json_lines(r.out);
+    REQUIRE(lines.size() == 2u);
+    std::set<std::string> queries;
+    for (const auto& l : lines) queries.insert(l["query"].get<std::string>());
+    CHECK(queries == std::set<std::string>{"caf\xef\xbf\xbd", "dome"});
+}
+
+TEST_CASE("check: exit 0 on a sound index, 1 with the problem and what to do on a damaged one", "[cli][check]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string();
+    const auto photos = std::filesystem::path(neardup::test::sample_photo("coffee.jpg")).parent_path();
+    CHECK(run({"index", "--db", db, photos.string()}).status == 0);
+    const auto ok = run({"check", "--db", db});
+    INFO(ok.out);
+    CHECK(ok.status == 0);
+    CHECK(ok.out.find("catalog: ok") != std::string::npos);
+    CHECK(ok.out.find("indexes: ok") != std::string::npos);
+    for (const auto& f : std::filesystem::directory_iterator(db))
+        if (f.path().string().ends_with(".desc.faiss")) std::filesystem::resize_file(f.path(), std::filesystem::file_size(f.path()) - 1);
+    const auto bad = run({"check", "--db", db});
+    INFO(bad.out);
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("snapshot: 1 problem(s)") != std::string::npos);
+    CHECK(bad.out.find("what to do:") != std::string::npos);
+    const auto report = nlohmann::json::parse(run({"check", "--db", db, "--json"}).out);
+    CHECK(report["healthy"] == false);
+    CHECK(report["segments_rebuilt_on_open"] == 1);
+    CHECK(report["indexes"].empty());
+    // compact rewrites the indexes; the index is sound again.
+    CHECK(run({"compact", "--db", db}).status == 0);
+    CHECK(run({"check", "--db", db}).status == 0);
+}
+
+TEST_CASE("an index on read-only storage answers queries, writes fail with a clear error", "[cli][lock]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string(), ro = (dir / "ro").string();
+    CHECK(run({"index", "--db", db, neardup::test::sample_photo("coffee.jpg").string()}).status == 0);
+    std::filesystem::create_directories(ro);
+    // A read-only bind mount in a private mount namespace (root in a container, as CI runs).
+    const std::string mount = "unshare -m sh -c " +
+                              quoted("mount --bind " + db + " " + ro + " && mount -o remount,bind,ro " + ro + " && \"$0\" \"$@\"");
+    if (run_shell(mount + " true 2>/dev/null").status != 0) {
+        WARN("no read-only bind mount here (needs unshare -m as root): skipped");
+        return;
+    }
+    const auto q = run_shell(mount + " " + quoted(NEARDUP_BINARY) + " query --json --db " + quoted(ro) + " " +
+                             quoted(neardup::test::sample_photo("coffee.jpg").string()) + " 2>/dev/null");
+    CHECK(q.status == 0);
+    const auto lines = json_lines(q.out);
+    REQUIRE(lines.size() == 1u);
+    CHECK(lines[0]["matches"][0]["key"] == "coffee");
+    const auto w = run_shell(mount + " " + quoted(NEARDUP_BINARY) + " delete --db " + quoted(ro) + " coffee 2>&1");
+    INFO(w.out);
+    CHECK(w.status == 1);
+    CHECK(w.out.find("Read-only file system") != std::string::npos);
 }

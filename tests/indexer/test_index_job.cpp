@@ -10,7 +10,7 @@
 using namespace neardup;
 using namespace neardup::indexer;
 
-TEST_CASE("manifest rows become inputs with labels; malformed manifests name the line", "[indexer][manifest]") {
+TEST_CASE("manifest rows become inputs with labels, malformed manifests name the line", "[indexer][manifest]") {
     test::TempDir dir;
     {
         std::ofstream m(dir / "m.csv");

@@ -9,6 +9,7 @@
 
 #include "neardup/server/handler.hpp"
 #include "neardup/server/openapi.hpp"
+#include "neardup/server/request_target.hpp"
 #include "neardup/store/json.hpp"
 #include "support/image_bytes.hpp"
 #include "support/sample_photos.hpp"
@@ -181,9 +182,9 @@ TEST_CASE("images: PUT, GET, DELETE with their statuses", "[server][handler]") {
     CHECK(body_of(del) == json{{"key", "shop/1"}, {"status", "deleted"}});
     expect_error(f.handler.handle(make(http::verb::delete_, "/v1/images/shop%2F1", {}, "", kToken)), http::status::not_found, "not_found");
     expect_error(f.handler.handle(make(http::verb::get, "/v1/images/shop%2F1")), http::status::not_found, "not_found");
-    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/")), http::status::bad_request, "bad_request");
-    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/" + std::string(513, 'k'))), http::status::bad_request, "bad_request");
-    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/a%01b")), http::status::bad_request, "bad_request");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/")), http::status::bad_request, "invalid_key");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/" + std::string(513, 'k'))), http::status::bad_request, "invalid_key");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/a%01b")), http::status::bad_request, "invalid_key");
 }
 
 TEST_CASE("writes need the bearer token", "[server][handler][auth]") {
@@ -302,4 +303,119 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
         CHECK(res.result() != http::status::not_found);
         CHECK(res.result() != http::status::method_not_allowed);
     }
+}
+
+namespace {
+
+// The answer of handle() to a request, and of precheck() to its headers alone, must agree: the server uses both.
+void expect_refused(const Handler& handler, const Request& req, http::status status, const std::string& code) {
+    INFO(req.method_string() << " " << printable(sv(req.target())));
+    const Response res = handler.handle(req);
+    expect_error(res, status, code);  // json::parse throws on invalid UTF-8: the body is valid JSON
+    CHECK(res.body().find('\xff') == std::string::npos);
+    CHECK(res.body().find('\xc0') == std::string::npos);
+    const auto early = handler.precheck(req.base());
+    REQUIRE(early);
+    expect_error(*early, status, code);
+}
+
+}  // namespace
+
+TEST_CASE("bytes that are not UTF-8, NUL and malformed escapes are 400s on every route", "[server][handler][bad_input]") {
+    Fixture f;
+    struct Endpoint {
+        http::verb method;
+        std::string path;
+    };
+    const std::vector<Endpoint> routes = {{http::verb::get, "/healthz"},     {http::verb::get, "/readyz"},
+                                       {http::verb::get, "/metrics"},     {http::verb::get, "/openapi.json"},
+                                       {http::verb::get, "/v1/stats"},    {http::verb::post, "/v1/search"},
+                                       {http::verb::get, "/v1/images/k"}, {http::verb::put, "/v1/images/k"},
+                                       {http::verb::delete_, "/v1/images/k"}};
+    // In the query: refused before routing, the same on every route.
+    const std::vector<std::string> queries = {"?top=%ff", "?label=%ff", "?%ff",   "?%ff=1",  "?label=a%00b", "?top=%C0%AF",
+                                              "?top=%",   "?top=%4",    "?x=%zz", "?a%00=1", "?label=%ED%A0%80"};
+    // In the path: a bad key on the image routes (invalid_key), a bad path elsewhere (bad_request).
+    const std::vector<std::string> path_suffixes = {"%ff", "%00", "%C0%AF", "%e2%82", "%F5%80%80%80"};
+    for (const Endpoint& r : routes) {
+        const std::string body = r.method == http::verb::put || r.method == http::verb::post ? f.dome : "";
+        for (const std::string& q : queries)
+            expect_refused(f.handler, make(r.method, r.path + q, body, "image/jpeg", kToken), http::status::bad_request, "bad_request");
+        const bool image = r.path.starts_with("/v1/images/");
+        for (const std::string& suffix : path_suffixes)
+            expect_refused(f.handler, make(r.method, r.path + suffix, body, "image/jpeg", kToken), http::status::bad_request,
+                           image ? "invalid_key" : "bad_request");
+        // A '%' at the end, or one hex digit: malformed escapes, refused before routing.
+        expect_refused(f.handler, make(r.method, r.path + "%", body, "image/jpeg", kToken), http::status::bad_request, "bad_request");
+        expect_refused(f.handler, make(r.method, r.path + "%4", body, "image/jpeg", kToken), http::status::bad_request, "bad_request");
+    }
+    // Unknown routes too.
+    expect_refused(f.handler, make(http::verb::get, "/%ff"), http::status::bad_request, "bad_request");
+    expect_refused(f.handler, make(http::verb::get, "/%00"), http::status::bad_request, "bad_request");
+    CHECK(f.handler.handle(make(http::verb::get, "/healthz")).result() == http::status::ok);
+    CHECK(f.store.stats().active == 2);
+}
+
+TEST_CASE("keys outside the key rule are 400 invalid_key and store nothing", "[server][handler][bad_input]") {
+    Fixture f;
+    const auto before = f.store.stats();
+    const std::string long_key(10 * 1024, 'k');
+    const std::string long_encoded = [] {
+        std::string k;
+        for (int i = 0; i < 10 * 1024 / 3; ++i) k += "%ff";
+        return k;
+    }();
+    for (const std::string& key : {std::string("%ff"), std::string("caf%C3"), std::string("%C0%AF"), std::string("a%00b"),
+                                   std::string("a%0Ab"), std::string("a%C2%85b"), long_key, long_encoded, std::string(513, 'k')}) {
+        INFO(printable(key));
+        expect_refused(f.handler, make(http::verb::put, "/v1/images/" + key, f.coffee, "image/jpeg", kToken), http::status::bad_request,
+                       "invalid_key");
+        expect_refused(f.handler, make(http::verb::get, "/v1/images/" + key), http::status::bad_request, "invalid_key");
+        expect_refused(f.handler, make(http::verb::delete_, "/v1/images/" + key, {}, "", kToken), http::status::bad_request, "invalid_key");
+    }
+    // Nothing was stored: no row under the decoded key, no new row at all, and the coffee photo is found nowhere.
+    CHECK_FALSE(f.store.get("\xff"));
+    CHECK_FALSE(f.store.get(long_key));
+    const auto after = f.store.stats();
+    CHECK(after.active == before.active);
+    CHECK(after.inactive == before.inactive);
+    CHECK(after.pdq_entries == before.pdq_entries);
+    const json hits = body_of(f.handler.handle(make(http::verb::post, "/v1/search?top=0", f.coffee)));
+    for (const auto& m : hits["matches"]) CHECK(m["match"] == false);
+    // The key rule's limit is exact: 512 bytes are a key.
+    const auto at_limit = f.handler.handle(make(http::verb::put, "/v1/images/" + std::string(512, 'k'), f.coffee, "image/jpeg", kToken));
+    CHECK(at_limit.result() == http::status::created);
+    // An unauthenticated write learns nothing about the key: the credentials are checked first.
+    expect_refused(f.handler, make(http::verb::put, "/v1/images/%ff", f.coffee), http::status::unauthorized, "unauthorized");
+}
+
+TEST_CASE("header values with control bytes or bytes that are not UTF-8 are refused, never echoed raw", "[server][handler][bad_input]") {
+    Fixture f;
+    Request type = make(http::verb::put, "/v1/images/x", f.coffee, "image\x01/\xff\xfe", kToken);
+    expect_refused(f.handler, type, http::status::unsupported_media_type, "unsupported_media_type");
+    CHECK(body_of(f.handler.handle(type))["error"]["message"].get<std::string>().find("\\x01/\\xFF\\xFE") != std::string::npos);
+    Request auth = make(http::verb::put, "/v1/images/x", f.coffee);
+    auth.set(http::field::authorization, "Bearer \xff\x01\xc0\xaf-0123456789");
+    expect_refused(f.handler, auth, http::status::forbidden, "forbidden");
+    Request scheme = make(http::verb::delete_, "/v1/images/dome");
+    scheme.set(http::field::authorization, "\xff\xff");
+    expect_refused(f.handler, scheme, http::status::forbidden, "forbidden");
+    CHECK_FALSE(f.store.get("x"));
+    CHECK(f.store.get("dome"));
+}
+
+TEST_CASE("transfer codings other than chunked alone are 501 on the headers", "[server][handler][bad_input]") {
+    Fixture f;
+    for (const std::vector<std::string>& codings : std::vector<std::vector<std::string>>{
+             {"gzip, chunked"}, {"chunked, chunked"}, {"identity"}, {"gzip"}, {"gzip", "chunked"}, {"chunked\xff"}}) {
+        Request req = make(http::verb::post, "/v1/search", f.dome);
+        req.erase(http::field::content_length);
+        for (const auto& c : codings) req.insert(http::field::transfer_encoding, c);
+        expect_refused(f.handler, req, http::status::not_implemented, "not_implemented");
+    }
+    Request chunked = make(http::verb::post, "/v1/search", f.dome);
+    chunked.erase(http::field::content_length);
+    chunked.set(http::field::transfer_encoding, "Chunked");
+    CHECK_FALSE(f.handler.precheck(chunked.base()));
+    CHECK(f.handler.handle(chunked).result() == http::status::ok);
 }

@@ -1,13 +1,22 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
+#include <limits>
 #include <map>
 #include <random>
+#include <set>
+
+#include <faiss/IndexBinaryFlat.h>
+#include <faiss/IndexBinaryIVF.h>
+#include <faiss/MetaIndexes.h>
+#include <faiss/index_io.h>
 
 #include "neardup/store/descriptor_index.hpp"
 #include "neardup/store/index_view.hpp"
 #include "neardup/store/pdq_index.hpp"
 #include "support/temp_dir.hpp"
+#include "hamming_scan.hpp"
 
 using namespace neardup;
 using namespace neardup::store;
@@ -184,4 +193,90 @@ TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file al
     test::TempDir dir;
     ivf.save(dir / "d.faiss");
     check(DescriptorIndex::load(dir / "d.faiss", ivf_options));
+}
+
+TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe count", "[store][descriptor_index][oracle]") {
+    // Descriptors clustered as real ORB descriptors are (copies of a few hundred patterns, a few bits apart),
+    // enough of them for the inverted file, searched with the production probe count. The scan must pick the
+    // same lists as FAISS's quantizer and the same neighbours in them.
+    std::mt19937_64 rng(11);
+    std::vector<std::array<std::uint8_t, 32>> patterns(300);
+    for (auto& p : patterns)
+        for (auto& b : p) b = static_cast<std::uint8_t>(rng());
+    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) {
+        auto d = p;
+        for (int i = 0; i < flips; ++i) d[rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        return d;
+    };
+    DescriptorIndexOptions options;  // production nprobe and list count
+    options.ivf_threshold = 10'000;
+    DescriptorIndex index(options);
+    for (int ref = 1; ref <= 120; ++ref) {
+        LocalFeatures f;
+        f.kind = FeatureKind::orb;
+        f.frame_width = f.frame_height = 512;
+        for (int i = 0; i < 128; ++i) {
+            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
+            const auto d = near(patterns[rng() % patterns.size()], static_cast<int>(rng() % 24));
+            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
+        }
+        index.add(ref, f);
+    }
+    index.optimise();
+    test::TempDir dir;
+    index.save(dir / "ivf.faiss");
+    std::unique_ptr<faiss::IndexBinary> raw(faiss::read_index_binary((dir / "ivf.faiss").c_str()));
+    auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(raw.get());
+    REQUIRE(ivf != nullptr);
+    ivf->nprobe = static_cast<std::size_t>(options.nprobe);
+    REQUIRE(ivf->nlist > 100u);
+    REQUIRE(detail::fast_scan_supported(*raw));
+    constexpr int kQueries = 400, k = 8;
+    std::vector<std::uint8_t> queries;
+    for (int q = 0; q < kQueries; ++q) {
+        const auto d = q % 4 == 3 ? near(patterns[0], 128) : near(patterns[rng() % patterns.size()], static_cast<int>(rng() % 40));
+        queries.insert(queries.end(), d.begin(), d.end());
+    }
+    std::vector<std::int32_t> want_d(kQueries * k), got_d(kQueries * k);
+    std::vector<faiss::IndexBinary::idx_t> want_l(kQueries * k);
+    std::vector<std::int64_t> got_l(kQueries * k);
+    raw->search(kQueries, queries.data(), k, want_d.data(), want_l.data());
+    detail::fast_scan(*raw, kQueries, queries.data(), k, got_d.data(), got_l.data());
+    int same_lists = 0;
+    for (int q = 0; q < kQueries; ++q) {
+        INFO("query " << q);
+        // Distances must agree exactly; ids may differ only among neighbours at one distance (FAISS does not
+        // order ties by id).
+        std::map<std::int32_t, std::multiset<std::int64_t>> want_by_d, got_by_d;
+        for (int j = 0; j < k; ++j) {
+            CHECK(got_d[q * k + j] == (want_l[q * k + j] < 0 ? std::numeric_limits<std::int32_t>::max() : want_d[q * k + j]));
+            if (want_l[q * k + j] >= 0) want_by_d[want_d[q * k + j]].insert(want_l[q * k + j]);
+            if (got_l[q * k + j] >= 0) got_by_d[got_d[q * k + j]].insert(got_l[q * k + j]);
+        }
+        // The last distance may be cut differently among ties; every smaller one must hold the same ids.
+        if (!want_by_d.empty()) want_by_d.erase(std::prev(want_by_d.end()));
+        if (!got_by_d.empty()) got_by_d.erase(std::prev(got_by_d.end()));
+        if (want_by_d == got_by_d) ++same_lists;
+    }
+    CHECK(same_lists == kQueries);
+}
+
+TEST_CASE("flat PDQ and descriptor indexes, new or loaded, are searched by the POPCNT scan", "[store][descriptor_index][pdq_index]") {
+    // FAISS 1.7's IndexBinaryIDMap reports code_size 0; the scan must still take these indexes, or every
+    // PDQ lookup and every small segment runs FAISS's OpenMP search (the small-index cliff).
+    const auto flat_map = [] {
+        auto map = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(256));
+        map->own_fields = true;
+        return map;
+    };
+    const auto fresh = flat_map();
+    CHECK(detail::fast_scan_supported(*fresh));
+    test::TempDir dir;
+    faiss::write_index_binary(fresh.get(), (dir / "flat.faiss").c_str());
+    std::unique_ptr<faiss::IndexBinary> loaded(faiss::read_index_binary((dir / "flat.faiss").c_str()));
+    CHECK(detail::fast_scan_supported(*loaded));
+    // Other code sizes are not for this scan.
+    auto wide = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(512));
+    wide->own_fields = true;
+    CHECK_FALSE(detail::fast_scan_supported(*wide));
 }

@@ -31,6 +31,16 @@ struct VerifyOptions {
     int ransac_iterations = 1000;
     // Direct verification with at least this many inliers skips the mirrored check.
     int skip_mirror_inliers = 40;
+    // Orientation gate (weak geometric consistency, as in Hamming-embedding retrieval): the keypoints of a
+    // copy turn by one angle (a rotated or perspective copy by nearly one), so the orientation differences of
+    // its true correspondences pile up in one place, while an unrelated candidate's spread evenly. RANSAC runs
+    // only when some window of `orientation_window` of `orientation_bins` equal angle bins holds at least
+    // `orientation_min` of them; it then still sees every correspondence. Unrelated candidates with enough
+    // ratio-test survivors otherwise run all of RANSAC's iterations (the bulk of query time against an
+    // archive of real photos, bench_scale --distractors real). 0 bins turn the gate off.
+    int orientation_bins = 16;
+    int orientation_window = 2;  // 2 of 16: 45 degrees, wide for ORB's orientation noise on blurred copies
+    int orientation_min = 8;     // as min_correspondences; bench_quality --orientation-min measures others
 };
 
 // Ratio-tested one-to-one matches, then a RANSAC homography with sanity checks. Returns zero inliers

@@ -43,8 +43,9 @@ public:
 
     Route route(const RequestHeader& header) const;
     std::size_t body_limit() const { return options_.body_limit; }
-    // What can be refused on the headers alone, before a body is read: unknown route (404), method (405),
-    // credentials (401, 403), Content-Length over the limit (413), content type (415), not ready (503).
+    // What can be refused on the headers alone, before a body is read: a target that is not UTF-8 (400), a bad
+    // key (400 invalid_key), unknown route (404), method (405), credentials (401, 403), Content-Length over the
+    // limit (413), content type (415), a transfer coding other than chunked (501), not ready (503).
     std::optional<Response> precheck(const RequestHeader& header) const;
     // The answer to a whole request. Never throws: unexpected failures answer 500.
     Response handle(const Request& request) const;

@@ -51,11 +51,15 @@ struct NewEntry {
     bool replace = false;                 // deactivate an active entry with the same key first
 };
 
+// create: the file is made if missing; write: it must exist; read_only: it must exist, nothing is written (on
+// read-only storage the database is opened as immutable).
+enum class CatalogMode { create, write, read_only };
+
 // Thread-safe: writes go through one connection under a lock, reads through a small pool of others (WAL lets
 // them overlap).
 class Catalog {
 public:
-    explicit Catalog(const std::filesystem::path& file);
+    explicit Catalog(const std::filesystem::path& file, CatalogMode mode = CatalogMode::create);
     ~Catalog();
     Catalog(const Catalog&) = delete;
     Catalog& operator=(const Catalog&) = delete;
@@ -82,13 +86,18 @@ public:
     std::int64_t purge_inactive();
     std::int64_t generation() const;
 
+    // SQLite's own consistency check (PRAGMA quick_check, or the slower integrity_check that also compares
+    // indexes with their tables): the problems it lists, empty when the database is sound.
+    std::vector<std::string> integrity_problems(bool quick) const;
+    bool read_only() const { return writer_ == nullptr; }
+
 private:
     struct Connection;
     static constexpr int kReaders = 4;
     std::unique_lock<std::mutex> reader(sqlite3*& db) const;
     std::int64_t read_int64(const char* sql) const;  // the first column of a one-row query
 
-    std::unique_ptr<Connection> writer_;
+    std::unique_ptr<Connection> writer_;  // null when read-only
     std::vector<std::unique_ptr<Connection>> readers_;
     mutable std::atomic<std::size_t> next_reader_{0};
 };

@@ -11,6 +11,7 @@
 
 namespace faiss {
 struct IndexBinary;
+struct IOWriter;
 }
 
 namespace neardup::store {
@@ -63,6 +64,8 @@ public:
     // Only binary 32-byte descriptors (ORB) are indexed; other kinds are ignored (PDQ candidates only).
     void add(std::int64_t id, const LocalFeatures& features);
     std::size_t size() const;  // descriptors
+    // Descriptors indexed per reference id (for consistency checks).
+    std::unordered_map<std::int64_t, int> per_reference_counts() const;
     // Votes per reference from the query's descriptors, best first, at most `limit`.
     std::vector<Vote> vote(const std::vector<const LocalFeatures*>& queries, std::size_t limit) const;
     // Searches the query's strongest descriptors (options.query_descriptors) and merges the hits into
@@ -81,6 +84,8 @@ public:
     // Rebuilds as an inverted file when the size crossed ivf_threshold (call after bulk adds).
     void optimise();
 
+    // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
+    void save(faiss::IOWriter& out) const;
     void save(const std::filesystem::path& file) const;
     static DescriptorIndex load(const std::filesystem::path& file, DescriptorIndexOptions options = {});
 

@@ -11,6 +11,7 @@
 
 namespace faiss {
 struct IndexBinary;
+struct IOWriter;
 }
 
 namespace neardup::store {
@@ -30,10 +31,14 @@ public:
 
     void add(std::int64_t id, const Hash256& hash);
     std::size_t size() const;
+    // The ids indexed, in insertion order (for consistency checks).
+    std::vector<std::int64_t> ids() const;
     PdqIndex clone() const;
     // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
     std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k) const;
 
+    // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
+    void save(faiss::IOWriter& out) const;
     void save(const std::filesystem::path& file) const;
     static PdqIndex load(const std::filesystem::path& file);
 

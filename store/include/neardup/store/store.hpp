@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <stop_token>
 #include <thread>
+#include <unordered_map>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,7 +26,16 @@
 
 namespace neardup::store {
 
+class DirectoryLock;
+
+// How a Store opens its directory. create: makes the directory and catalog if there are none (only
+// `neardup index` and the server do); write: the index must exist; both take the directory's write lock
+// (DIR/LOCK), so a second writer fails at once naming the holder. read_only: no lock, nothing written, works
+// on read-only storage; it sees the catalog as it was when opened.
+enum class OpenMode { create, write, read_only };
+
 struct StoreOptions {
+    OpenMode mode = OpenMode::create;
     SignatureOptions signature;
     DescriptorIndexOptions descriptors;
     ScoreModel score;
@@ -90,6 +101,17 @@ struct StoreStats {
     std::int64_t caught_up = 0;      // catalog rows added to the indexes on open, after the snapshot
     std::size_t segments = 0;
     std::int64_t merges = 0;         // background merges published since open
+    std::int64_t segments_rebuilt = 0;  // snapshot segments whose files failed their checksum or load, rebuilt
+    std::string snapshot_problem;    // why the snapshot was not used, or not all of it; empty when it was
+};
+
+// What `check()` found. Healthy when every list is empty.
+struct CheckReport {
+    std::vector<std::string> catalog;    // SQLite integrity_check problems
+    std::vector<std::string> snapshot;   // manifest or segment files that are missing, damaged or unreadable
+    std::vector<std::string> indexes;    // disagreements between the loaded indexes and the catalog
+    std::int64_t rows_checked = 0;
+    bool healthy() const { return catalog.empty() && snapshot.empty() && indexes.empty(); }
 };
 
 Sha256 sha256_of(std::span<const std::uint8_t> bytes);
@@ -98,8 +120,11 @@ Sha256 sha256_of(std::span<const std::uint8_t> bytes);
 // catalog durable first, then publish a new view, so a reference is searchable as soon as its write returns.
 class Store {
 public:
-    // Opens (creating if needed) the index directory, loads the latest snapshot and brings it up to date
-    // from the catalog. Throws StoreError when the directory or catalog cannot be used.
+    // Opens the index directory as options.mode says, loads the latest snapshot (segments whose files fail
+    // their checksum are rebuilt from the catalog, with a warning) and brings it up to date from the catalog.
+    // Throws StoreError when the directory or catalog cannot be used: missing (outside create mode), locked
+    // by another writer, damaged (SQLite quick_check on open for catalogs up to kQuickCheckBytes), or a
+    // directory that holds index files but no catalog.
     explicit Store(const std::filesystem::path& dir, StoreOptions options = {});
     ~Store();
 
@@ -135,13 +160,26 @@ public:
     // Merges every segment into one, organised for its size (inverted file past a threshold); call after bulk
     // adds.
     void optimise();
-    // Writes the FAISS indexes next to the catalog (atomic: a crash leaves the previous snapshot).
+    // Writes the FAISS indexes next to the catalog: each new segment file and then snapshot.json through a
+    // temporary file, fsync and rename, then the directory is synced; a crash, power loss or full disk leaves
+    // the previous snapshot whole (StoreError on failure). Read-only stores throw StoreError.
     void save_snapshot();
     // Drops deleted rows from the catalog for good and rebuilds the indexes. Returns rows removed.
     std::int64_t compact();
     StoreStats stats() const;
     // The in-memory figures of stats() (no catalog query): cheap enough for every metrics scrape.
     StoreStats index_stats() const;
+    // Verifies the catalog (SQLite integrity_check), the snapshot's files against their checksums, and that
+    // the loaded indexes hold exactly the catalog's rows (each reference once, with its descriptors). Reads
+    // the whole catalog: minutes for millions of rows.
+    CheckReport check() const;
+    bool read_only() const { return options_.mode == OpenMode::read_only; }
+    // Blocks until the background merger has nothing left to do (true), or `timeout` passed (false). For
+    // tests and benchmarks that need the merged state; searches never need to wait.
+    bool wait_until_merged(std::chrono::milliseconds timeout) const;
+
+    // Catalogs up to this size get SQLite's quick_check on every open (about a second per 256 MiB here).
+    static constexpr std::uintmax_t kQuickCheckBytes = 64u << 20;
 
 private:
     // The segment of catalog rows after_id < id <= last_id; null when `stop` was requested first.
@@ -155,18 +193,26 @@ private:
     void merge_loop(std::stop_token stop);
     bool merge_once(const std::stop_token& stop);
 
+    void require_writable(const char* what) const;
+
     std::filesystem::path dir_;
     StoreOptions options_;
     SignatureExtractor extractor_;
+    std::unique_ptr<DirectoryLock> lock_;  // null when read-only
     std::unique_ptr<Catalog> catalog_;
     std::atomic<std::shared_ptr<const IndexView>> view_;
     std::mutex write_mutex_;                    // one writer at a time: catalog order = index order
+    // SHA-256 of the segment files on disk known to hold what their names say (written or verified here);
+    // a snapshot writes only the files missing from it. Guarded by write_mutex_.
+    std::unordered_map<std::string, std::string> file_checksums_;
     const Segment* open_tail_ = nullptr;        // the segment new rows go to (guarded by write_mutex_)
     StoreStats open_stats_;
     std::atomic<std::int64_t> merges_{0};
-    std::mutex merge_mutex_;
+    mutable std::mutex merge_mutex_;
     bool merge_pending_ = false;
+    bool merge_idle_ = true;  // the merger waits with nothing to do
     std::condition_variable_any merge_wanted_;
+    mutable std::condition_variable merge_idle_changed_;
     std::jthread merger_;  // last: stopped and joined before the members it uses go
 };
 
