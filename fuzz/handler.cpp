@@ -88,7 +88,7 @@ Fixture& fixture() {
 
 const std::set<std::string> kPatterns = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/stats",
                                          "/v1/search", "/v1/images/{key}", "unmatched"};
-const std::set<unsigned> kStatuses = {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 503};
+const std::set<unsigned> kStatuses = {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 501, 503};
 
 std::string describe(const neardup::server::Response& res) {
     std::ostringstream out;
@@ -136,15 +136,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (!parser.is_done()) {
         const std::size_t n = parser.put(boost::asio::const_buffer(data + used, size - used), ec);
         used += n;
-        if (ec == http::error::need_more) {
-            ec = {};
-            if (n == 0) {  // the input ends mid-message: what the server sees when the client closes
-                parser.put_eof(ec);
-                break;
-            }
-            continue;
-        }
+        if (ec == http::error::need_more) ec = {};
         if (ec) break;
+        if (n == 0 || used == size) {  // the input ends mid-message: what the server sees when the client closes
+            if (!parser.is_done()) parser.put_eof(ec);
+            break;
+        }
     }
     if (!parser.is_header_done()) return 0;  // the server answers 400/431 itself, without the handler
 

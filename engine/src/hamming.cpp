@@ -7,7 +7,9 @@
 namespace neardup {
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// Not under TSan: the loader runs the clones' resolver before TSan's runtime is set up, and TSan's instrumentation
+// of the resolver crashes every program at start.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define NEARDUP_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define NEARDUP_POPCNT_CLONES
