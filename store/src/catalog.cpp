@@ -103,7 +103,12 @@ struct Catalog::Connection {
             throw StoreError("cannot open catalog " + file.string() + ": " + message);
         }
         sqlite3_busy_timeout(db, 10000);
-        if (!(flags & SQLITE_OPEN_READONLY)) exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        try {
+            if (!(flags & SQLITE_OPEN_READONLY)) exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        } catch (...) {
+            sqlite3_close(db);  // the destructor does not run for a constructor that throws
+            throw;
+        }
     }
     ~Connection() { sqlite3_close(db); }
     void exec(const char* sql) const {
