@@ -176,6 +176,10 @@ Result<ImageHeader> probe_pnm(Bytes b) {
         if (pos >= b.size()) return truncated("PNM: header cut short");
         if (!std::isdigit(b[pos])) return malformed("PNM: expected a dimension");
         while (pos < b.size() && std::isdigit(b[pos]) && d < (1ull << 32)) d = d * 10 + (b[pos++] - '0');
+        // OpenCV's reader takes the byte that ends a number as its delimiter, whatever it is: "48#8" is 48
+        // then 8 to it, 48 then a comment to us. Only whitespace after a number reads the same to both.
+        if (pos >= b.size()) return truncated("PNM: header cut short");
+        if (!std::isspace(b[pos])) return malformed("PNM: a dimension must be followed by whitespace");
     }
     if (dims[0] == 0 || dims[1] == 0 || dims[0] >= (1ull << 32) || dims[1] >= (1ull << 32))
         return malformed("PNM: invalid dimensions");

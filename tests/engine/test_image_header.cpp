@@ -55,3 +55,20 @@ TEST_CASE("a JPEG without its end-of-image marker is reported as truncated", "[i
     CHECK(h.error().code == ErrorCode::truncated);
     CHECK(h.error().message == "JPEG: no end-of-image marker after the scan data (file cut short)");
 }
+
+TEST_CASE("a PNM dimension must end in whitespace, where the probe and OpenCV's reader agree", "[image_header][bad_input]") {
+    // Found by fuzz_image: OpenCV's reader takes the byte after a number as its delimiter, so "48#8" is 48 x 8
+    // to it and 48 plus a comment to a reader that follows the Netpbm comment rule: the decode would not be the
+    // size the probe (and its pixel limit) saw.
+    const auto bytes = [](const std::string& s) { return std::vector<std::uint8_t>(s.begin(), s.end()); };
+    const auto glued = probe_image_header(bytes("P4\n48#8#comment\n48\n" + std::string(300, '\0')));
+    REQUIRE_FALSE(glued.ok());
+    CHECK(glued.error().code == ErrorCode::decode_failed);
+    CHECK(glued.error().message == "PNM: a dimension must be followed by whitespace");
+    CHECK(probe_image_header(bytes("P5\n48")).error().code == ErrorCode::truncated);
+    // Comments after whitespace still read as before.
+    const auto ok = probe_image_header(bytes("P5 # made by hand\n48 # width\n 8\n255\n" + std::string(48 * 8, '\x80')));
+    REQUIRE(ok.ok());
+    CHECK(ok.value().width == 48u);
+    CHECK(ok.value().height == 8u);
+}
