@@ -172,7 +172,7 @@ void Store::load_snapshot() {
             for (const SegmentFiles& files : manifest.value().segments) {
                 std::shared_ptr<const Segment> segment;
                 try {
-                    for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}})
+                    for (const auto& [name, sha] : files.files())
                         if (!sha.empty() && sha256_file(dir_ / name) != sha) throw StoreError(name + " does not match its checksum");
                     auto s = std::make_shared<Segment>(options_.descriptors);
                     s->first_id = files.first_id;
@@ -180,7 +180,7 @@ void Store::load_snapshot() {
                     s->pdq = PdqIndex::load(dir_ / files.pdq);
                     s->descriptors = DescriptorIndex::load(dir_ / files.descriptors, options_.descriptors);
                     s->rows = s->pdq.size();
-                    for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}})
+                    for (const auto& [name, sha] : files.files())
                         if (!sha.empty()) file_checksums_[name] = sha;
                     segment = std::move(s);
                 } catch (const std::exception& e) {
@@ -613,7 +613,7 @@ CheckReport Store::check() const {
             note(report.snapshot, manifest.error().message);
         } else if (manifest.value().generation == catalog_->generation()) {
             for (const SegmentFiles& files : manifest.value().segments)
-                for (const auto& [name, sha] : {std::pair{files.pdq, files.pdq_sha256}, std::pair{files.descriptors, files.descriptors_sha256}}) {
+                for (const auto& [name, sha] : files.files()) {
                     if (!std::filesystem::exists(dir_ / name, ec)) note(report.snapshot, name + " is missing");
                     else if (!sha.empty() && sha256_file(dir_ / name) != sha) note(report.snapshot, name + " does not match its checksum");
                 }

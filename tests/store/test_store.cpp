@@ -32,6 +32,15 @@ cv::Mat photo(const std::string& name) { return decode_image(test::read_bytes(te
 const std::vector<std::string> kIndexed = {"coffee.jpg", "dome.jpg", "pot-holder.jpg", "sample1_1280.jpg",
                                            "1144953-1-2x.jpg", "1144953-3-2x.jpg", "1144953-5-2x.jpg", "1144953-p-2x.jpg"};
 
+// The same references in the same order with the same scores.
+void check_same_hits(const std::vector<SearchHit>& got, const std::vector<SearchHit>& want) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        CHECK(got[i].key == want[i].key);
+        CHECK(got[i].score == Approx(want[i].score));
+    }
+}
+
 void index_samples(Store& store) {
     for (const auto& name : kIndexed) {
         const auto r = store.add(test::sample_photo(name).stem().string(), test::read_bytes(test::sample_photo(name)), {{"case", "t1"}});
@@ -151,11 +160,7 @@ TEST_CASE("the indexes agree with the catalog after reopening, with or without a
         CHECK(s.active == 7);
         CHECK(s.pdq_entries == 7u);  // a rebuild leaves out the deleted row
         const auto after = store.search(query).value();
-        REQUIRE(after.size() == before.size());
-        for (std::size_t i = 0; i < after.size(); ++i) {
-            CHECK(after[i].key == before[i].key);
-            CHECK(after[i].score == Approx(before[i].score));
-        }
+        check_same_hits(after, before);
         store.save_snapshot();
         // Rows committed after the snapshot are caught up from the catalog on the next open.
         REQUIRE(store.add("slide-3", test::read_bytes(test::sample_photo("slide-3.jpg"))).ok());
@@ -213,11 +218,7 @@ TEST_CASE("damaged segment files are rebuilt from the catalog, a broken manifest
     CHECK(s.snapshot_problem.find("rebuilt") != std::string::npos);
     CHECK(s.pdq_entries == 8u);
     const auto after = store.search(coffee).value();
-    REQUIRE(after.size() == before.size());
-    for (std::size_t i = 0; i < after.size(); ++i) {
-        CHECK(after[i].key == before[i].key);
-        CHECK(after[i].score == Approx(before[i].score));
-    }
+    check_same_hits(after, before);
     // The next snapshot rewrites the damaged files; then they load as they are.
     store.save_snapshot();
     CHECK(store.check().healthy());

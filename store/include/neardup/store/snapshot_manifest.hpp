@@ -1,9 +1,11 @@
 // snapshot.json: which segment files hold the indexes of which catalog rows, with a checksum of each file.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "neardup/result.hpp"
@@ -21,6 +23,11 @@ struct SegmentFiles {
     std::string descriptors;
     std::string pdq_sha256;   // lowercase hex; empty in formats 1 and 2
     std::string descriptors_sha256;
+
+    // The segment's two files, each with its checksum.
+    std::array<std::pair<std::string, std::string>, 2> files() const {
+        return {std::pair{pdq, pdq_sha256}, std::pair{descriptors, descriptors_sha256}};
+    }
 };
 
 struct SnapshotManifest {
