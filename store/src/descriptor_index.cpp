@@ -10,6 +10,7 @@
 #include <faiss/IndexBinaryIVF.h>
 #include <faiss/MetaIndexes.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -48,12 +49,32 @@ void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
     const std::size_t n = std::min<std::size_t>(features.size(), options_.per_reference);
     std::vector<faiss::IndexBinary::idx_t> ids(n);
     for (std::size_t i = 0; i < n; ++i) ids[i] = (id << kKeypointBits) | static_cast<faiss::IndexBinary::idx_t>(i);
+    if (vocabulary_) {
+        std::vector<faiss::IndexBinary::idx_t> lists(n);
+        for (std::size_t i = 0; i < n; ++i) lists[i] = vocabulary_->assign(features.descriptors.data() + i * kBytes);
+        static_cast<faiss::IndexBinaryIVF&>(*index_).add_core(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(),
+                                                             ids.data(), lists.data());
+        return;
+    }
     index_->add_with_ids(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(), ids.data());
+}
+
+const std::int64_t* WordProbes::lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups,
+                                      int nprobe) {
+    for (const auto& e : entries_)
+        if (e.vocabulary == &vocabulary && e.rows >= rows) return e.lists.data();
+    Entry e{&vocabulary, rows, std::vector<std::int64_t>(rows * static_cast<std::size_t>(nprobe))};
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t i = r.begin(); i < r.end(); ++i)
+            vocabulary.probe(query.descriptors.data() + i * kBytes, probe_groups, nprobe, e.lists.data() + i * nprobe);
+    });
+    entries_.push_back(std::move(e));
+    return entries_.back().lists.data();
 }
 
 std::size_t DescriptorIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
 
-bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into) const {
+bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into, WordProbes* probes) const {
     if (q.size() == 0 || descriptor_bytes(q.kind) != kBytes) return false;
     // Only the strongest descriptors search: the votes of a copy come from them, and search time is linear
     // in their number.
@@ -70,7 +91,27 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into)
     const std::size_t rows = std::min(n, into.rows);
     std::vector<std::int32_t> distances(rows * kk);
     std::vector<faiss::IndexBinary::idx_t> labels(rows * kk);
-    if (detail::fast_scan_supported(*index_))
+    if (vocabulary_) {
+        // The lists of the probed words, each scanned with the POPCNT scan.
+        WordProbes own;
+        const int nprobe = static_cast<int>(std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1, options_.nprobe)), 1, vocabulary_->size()));
+        const std::int64_t* lists = (probes ? *probes : own).lists(*vocabulary_, q, rows, options_.probe_groups, nprobe);
+        const auto& ivf = static_cast<const faiss::IndexBinaryIVF&>(*index_);
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                NearestK nearest(kk, distances.data() + i * kk, labels.data() + i * kk);
+                for (int p = 0; p < nprobe; ++p) {
+                    const std::int64_t list = lists[i * nprobe + p];
+                    if (list < 0) continue;
+                    const std::size_t size = ivf.invlists->list_size(static_cast<std::size_t>(list));
+                    if (size == 0) continue;
+                    faiss::InvertedLists::ScopedCodes codes(ivf.invlists, static_cast<std::size_t>(list));
+                    faiss::InvertedLists::ScopedIds ids(ivf.invlists, static_cast<std::size_t>(list));
+                    scan_hamming32(q.descriptors.data() + i * kBytes, codes.get(), ids.get(), size, nearest);
+                }
+            }
+        });
+    } else if (detail::fast_scan_supported(*index_))
         detail::fast_scan(*index_, static_cast<std::int64_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
     else
         index_->search(static_cast<faiss::IndexBinary::idx_t>(rows), q.descriptors.data(), kk, distances.data(), labels.data());
@@ -147,51 +188,75 @@ std::vector<Vote> DescriptorIndex::vote(const std::vector<const LocalFeatures*>&
 
 DescriptorIndex DescriptorIndex::clone() const {
     DescriptorIndex out(options_);
+    out.vocabulary_ = vocabulary_;
+    if (vocabulary_) {
+        // The lists are copied; the quantizer stays the vocabulary's (serialising it would copy every word).
+        const auto& ivf = static_cast<const faiss::IndexBinaryIVF&>(*index_);
+        auto copy = std::make_unique<faiss::IndexBinaryIVF>(vocabulary_->quantizer(), kBits, ivf.nlist);
+        copy->own_fields = false;
+        copy->is_trained = true;
+        copy->nprobe = ivf.nprobe;
+        copy->replace_invlists(new faiss::ArrayInvertedLists(dynamic_cast<const faiss::ArrayInvertedLists&>(*ivf.invlists)), true);
+        copy->ntotal = ivf.ntotal;
+        out.index_ = std::move(copy);
+        return out;
+    }
     out.index_ = detail::clone_binary_index(*index_);
     if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(out.index_.get())) ivf->nprobe = dynamic_cast<const faiss::IndexBinaryIVF&>(*index_).nprobe;
     return out;
 }
 
 void DescriptorIndex::optimise() {
+    if (vocabulary_ || size() < options_.ivf_threshold) return;
+    organise(std::make_shared<const Vocabulary>(train_vocabulary()));
+}
+
+Vocabulary DescriptorIndex::train_vocabulary() const {
+    const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get());
+    const auto* flat = map ? dynamic_cast<const faiss::IndexBinaryFlat*>(map->index) : nullptr;
+    if (!flat || flat->ntotal == 0) throw StoreError("descriptor index: a vocabulary is trained on a flat index with descriptors");
+    const std::size_t n = static_cast<std::size_t>(flat->ntotal);
+    const std::size_t groups = Vocabulary::groups_for(n);
+    return Vocabulary::train(flat->xb.data(), n, groups, groups);
+}
+
+void DescriptorIndex::organise(std::shared_ptr<const Vocabulary> vocabulary) {
+    if (!vocabulary || vocabulary_) return;
     auto* map = dynamic_cast<faiss::IndexBinaryIDMap*>(index_.get());
-    if (!map || static_cast<std::size_t>(map->ntotal) < options_.ivf_threshold) return;
-    const auto* flat = dynamic_cast<const faiss::IndexBinaryFlat*>(map->index);
-    if (!flat) return;
+    const auto* flat = map ? dynamic_cast<const faiss::IndexBinaryFlat*>(map->index) : nullptr;
+    if (!flat) return;  // an inverted file of an older format: kept as it is
     const std::size_t n = static_cast<std::size_t>(map->ntotal);
-    // About 3 sqrt(n) lists: with 8 probes, the centroids compared and the codes scanned per query
-    // descriptor are then about equal (sqrt(n * nprobe)), which minimises their sum.
-    // (An HNSW quantizer over the centroids was measured too: slower at 10k references than this exact
-    // scan once the scan uses POPCNT, see hamming_scan.hpp.)
-    const std::size_t nlist = std::clamp<std::size_t>(static_cast<std::size_t>(3 * std::sqrt(double(n))), 256, 65536);
-    auto* quantizer = new faiss::IndexBinaryFlat(kBits);
-    auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer, kBits, nlist);
-    ivf->own_fields = true;
-    ivf->nprobe = std::min<std::size_t>(nlist, static_cast<std::size_t>(options_.nprobe));
-    ivf->cp.niter = 10;  // binary k-means converges in few iterations; training time dominates bulk builds
-    // At most 64k training points: k-means cost is points x lists, and beyond this the lists barely move.
-    const std::size_t train_n = std::min<std::size_t>({n, nlist * 40, std::size_t{65536}});
-    std::vector<std::uint8_t> sample(train_n * kBytes);
-    std::mt19937_64 rng(42);
-    for (std::size_t i = 0; i < train_n; ++i) {
-        const std::size_t pick = rng() % n;
-        std::copy_n(flat->xb.data() + pick * kBytes, kBytes, sample.data() + i * kBytes);
-    }
-    ivf->train(static_cast<faiss::IndexBinary::idx_t>(train_n), sample.data());
-    // Each descriptor's list is its nearest centroid, found by the POPCNT scan (FAISS's own assignment
-    // pays a libgcc call per popcount: it made up nearly all of a 100k-reference build).
+    // The inverted file's quantizer is the vocabulary's words (written with it, so that its file alone
+    // gives the vocabulary back; shared in memory).
+    auto ivf = std::make_unique<faiss::IndexBinaryIVF>(vocabulary->quantizer(), kBits, vocabulary->size());
+    ivf->own_fields = false;
+    ivf->is_trained = true;
+    ivf->nprobe = std::min<std::size_t>(vocabulary->size(), static_cast<std::size_t>(std::max(1, options_.nprobe)));
     std::vector<faiss::IndexBinary::idx_t> lists(n);
-    const auto* centroids = static_cast<const faiss::IndexBinaryFlat*>(ivf->quantizer);
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1024), [&](const tbb::blocked_range<std::size_t>& rows) {
-        for (std::size_t i = rows.begin(); i < rows.end(); ++i) {
-            std::int32_t distance;
-            std::int64_t list;
-            NearestK nearest(1, &distance, &list);
-            scan_hamming32(flat->xb.data() + i * kBytes, centroids->xb.data(), nullptr, static_cast<std::size_t>(centroids->ntotal), nearest);
-            lists[i] = list;
-        }
+        for (std::size_t i = rows.begin(); i < rows.end(); ++i) lists[i] = vocabulary->assign(flat->xb.data() + i * kBytes);
     });
-    ivf->add_core(static_cast<faiss::IndexBinary::idx_t>(n), flat->xb.data(), map->id_map.data(), lists.data());
+    if (n > 0) ivf->add_core(static_cast<faiss::IndexBinary::idx_t>(n), flat->xb.data(), map->id_map.data(), lists.data());
     index_ = std::move(ivf);
+    vocabulary_ = std::move(vocabulary);
+}
+
+void DescriptorIndex::attach_vocabulary(std::size_t groups, std::vector<std::shared_ptr<const Vocabulary>>& known) {
+    const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get());
+    const auto* quantizer = ivf ? dynamic_cast<const faiss::IndexBinaryFlat*>(ivf->quantizer) : nullptr;
+    if (!quantizer || groups == 0 || quantizer->code_size != static_cast<int>(kBytes) || quantizer->ntotal == 0 ||
+        static_cast<std::size_t>(quantizer->ntotal) % groups != 0)
+        throw StoreError("descriptor index: not an inverted file over a vocabulary of " + std::to_string(groups) + " groups");
+    auto vocabulary = std::make_shared<const Vocabulary>(quantizer->xb, groups);
+    for (const auto& k : known)
+        if (k->same_words(*vocabulary)) vocabulary = k;
+    if (std::find(known.begin(), known.end(), vocabulary) == known.end()) known.push_back(vocabulary);
+    // The loaded quantizer gives way to the shared one (same words).
+    auto& index = static_cast<faiss::IndexBinaryIVF&>(*index_);
+    if (index.own_fields) delete index.quantizer;
+    index.quantizer = vocabulary->quantizer();
+    index.own_fields = false;
+    vocabulary_ = std::move(vocabulary);
 }
 
 std::unordered_map<std::int64_t, int> DescriptorIndex::per_reference_counts() const {

@@ -5,10 +5,10 @@
 
 namespace neardup::store {
 
-std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> queries, int k) const {
+std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded) const {
     std::unordered_map<std::int64_t, int> best;
     for (const auto& segment : segments)
-        for (const HashNeighbour& n : segment->pdq.search(queries, k)) {
+        for (const HashNeighbour& n : segment->pdq.search(queries, k, crowd_distance, crowded)) {
             if (!active(n.id)) continue;
             auto [it, inserted] = best.emplace(n.id, n.distance);
             if (!inserted) it->second = std::min(it->second, n.distance);
@@ -26,8 +26,9 @@ std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> querie
 void IndexView::add_votes(const LocalFeatures& query, const DescriptorIndexOptions& options,
                           std::unordered_map<std::int64_t, int>& votes) const {
     DescriptorNeighbours merged;
+    WordProbes probes;  // segments under one vocabulary assign the query's descriptors once
     bool searched = false;
-    for (const auto& segment : segments) searched = segment->descriptors.search(query, merged) || searched;
+    for (const auto& segment : segments) searched = segment->descriptors.search(query, merged, &probes) || searched;
     if (searched) DescriptorIndex::count_votes(merged, options, votes);
 }
 

@@ -51,7 +51,7 @@ PdqIndex PdqIndex::clone() const {
 
 std::size_t PdqIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
 
-std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, int k) const {
+std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded) const {
     if (queries.empty() || index_->ntotal == 0 || k <= 0) return {};
     const int kk = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(k, index_->ntotal));
     std::vector<std::uint8_t> codes(queries.size() * 32);
@@ -65,6 +65,9 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
         detail::fast_scan(*index_, static_cast<std::int64_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
     else
         index_->search(static_cast<faiss::IndexBinary::idx_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
+    if (crowded && kk == k)
+        for (std::size_t q = 0; q < queries.size(); ++q)
+            if (labels[q * kk + kk - 1] >= 0 && distances[q * kk + kk - 1] <= crowd_distance) *crowded = true;
     std::unordered_map<std::int64_t, int> best;
     for (std::size_t i = 0; i < labels.size(); ++i) {
         if (labels[i] < 0) continue;

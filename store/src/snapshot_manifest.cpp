@@ -83,6 +83,11 @@ BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string
                     s.pdq_sha256 = sha_field(e, "pdq_sha256");
                     s.descriptors_sha256 = sha_field(e, "descriptors_sha256");
                 }
+                if (m.format >= 4) {
+                    const auto groups = id_field(e, "vocabulary_groups");
+                    if (groups > 4096) throw Invalid{"field 'vocabulary_groups' is out of range"};
+                    s.vocabulary_groups = static_cast<std::size_t>(groups);
+                }
                 m.segments.push_back(std::move(s));
             }
         }
@@ -105,7 +110,8 @@ std::string format_snapshot_manifest(const SnapshotManifest& manifest) {
     json segments = json::array();
     for (const auto& s : manifest.segments)
         segments.push_back({{"first_id", s.first_id}, {"last_id", s.last_id}, {"pdq", s.pdq}, {"pdq_sha256", s.pdq_sha256},
-                            {"descriptors", s.descriptors}, {"descriptors_sha256", s.descriptors_sha256}});
+                            {"descriptors", s.descriptors}, {"descriptors_sha256", s.descriptors_sha256},
+                            {"vocabulary_groups", s.vocabulary_groups}});
     const json meta = {{"format", kSnapshotFormat}, {"generation", manifest.generation}, {"max_id", manifest.max_id},
                        {"segments", segments}};
     return meta.dump(2) + "\n";

@@ -16,29 +16,13 @@
 #include "durable_file.hpp"
 #include "neardup/store/snapshot_manifest.hpp"
 #include "neardup/store/key.hpp"
+#include "signature_rows.hpp"
 
 namespace neardup::store {
 namespace {
 
 constexpr const char* kCatalogFile = "catalog.sqlite";
 constexpr const char* kSnapshotFile = "snapshot.json";
-
-Signature decode_signature_or_throw(std::int64_t id, std::span<const std::uint8_t> bytes) {
-    auto s = deserialize_signature(bytes);
-    if (!s) throw StoreError("catalog row " + std::to_string(id) + ": " + s.error().message);
-    return std::move(s).value();
-}
-
-// Results order: score, then key so that equal scores list in a stable order.
-bool best_first(const SearchHit& a, const SearchHit& b) { return a.score != b.score ? a.score > b.score : a.key < b.key; }
-
-bool has_labels(const Labels& have, const Labels& want) {
-    for (const auto& [name, value] : want) {
-        const auto it = have.find(name);
-        if (it == have.end() || it->second != value) return false;
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -101,6 +85,7 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
     }
     if (options_.mode != OpenMode::read_only) lock_ = std::make_unique<DirectoryLock>(dir_);
     catalog_ = std::make_unique<Catalog>(catalog_file, catalog_mode(options_.mode));
+    searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
     if (std::filesystem::file_size(catalog_file, ec) <= kQuickCheckBytes && !ec) {
         const auto problems = catalog_->integrity_problems(true);
         if (!problems.empty())
@@ -132,7 +117,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
         catalog_->scan(after_id, last_id, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
             if (stop.stop_requested()) throw Stopped{};
             if (!active) return;  // deleted before the build: nothing to find
-            const Signature signature = decode_signature_or_throw(id, bytes);
+            const Signature signature = detail::decode_signature_or_throw(id, bytes);
             segment->pdq.add(id, signature.pdq.hash);
             segment->descriptors.add(id, signature.features);
             ++segment->rows;
@@ -140,8 +125,23 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
     } catch (const Stopped&) {
         return nullptr;
     }
-    if (organise) segment->descriptors.optimise();
+    if (organise)
+        if (auto vocabulary = vocabulary_for(segment->descriptors)) segment->descriptors.organise(std::move(vocabulary));
     return segment;
+}
+
+std::shared_ptr<const Vocabulary> Store::vocabulary_for(const DescriptorIndex& segment) const {
+    auto current = vocabulary_.load();
+    const std::size_t n = segment.size();
+    if (n < options_.descriptors.ivf_threshold || (current && current->groups() >= Vocabulary::groups_for(n))) return current;
+    const auto started = std::chrono::steady_clock::now();
+    auto trained = std::make_shared<const Vocabulary>(segment.train_vocabulary());
+    spdlog::info("index {}: trained a vocabulary of {} visual words on {} descriptors in {:.1f} s", dir_.string(), trained->size(), n,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    // A concurrent build (the merger beside optimise) may have trained one too: the larger one stays.
+    while (!(current && current->groups() >= trained->groups()) && !vocabulary_.compare_exchange_weak(current, trained)) {
+    }
+    return trained;
 }
 
 // The snapshot is only a head start: anything it lacks is read from the catalog; a snapshot from another
@@ -169,6 +169,7 @@ void Store::load_snapshot() {
             problem = "snapshot covers catalog rows up to " + std::to_string(manifest.value().max_id) + ", the catalog ends at " +
                       std::to_string(catalog_max);
         } else {
+            std::vector<std::shared_ptr<const Vocabulary>> vocabularies;
             for (const SegmentFiles& files : manifest.value().segments) {
                 std::shared_ptr<const Segment> segment;
                 try {
@@ -179,6 +180,7 @@ void Store::load_snapshot() {
                     s->last_id = files.last_id;
                     s->pdq = PdqIndex::load(dir_ / files.pdq);
                     s->descriptors = DescriptorIndex::load(dir_ / files.descriptors, options_.descriptors);
+                    if (files.vocabulary_groups > 0) s->descriptors.attach_vocabulary(files.vocabulary_groups, vocabularies);
                     s->rows = s->pdq.size();
                     for (const auto& [name, sha] : files.files())
                         if (!sha.empty()) file_checksums_[name] = sha;
@@ -192,12 +194,16 @@ void Store::load_snapshot() {
                 view->segments.push_back(std::move(segment));
             }
             view->max_id = manifest.value().max_id;
+            // The largest vocabulary loaded files what comes next.
+            for (const auto& v : vocabularies)
+                if (!vocabulary_.load() || v->groups() > vocabulary_.load()->groups()) vocabulary_.store(v);
             loaded = true;
             if (rebuilt > 0) problem = std::to_string(rebuilt) + " damaged segment(s) rebuilt from the catalog";
         }
     }
     if (!loaded) {
         view = std::make_shared<IndexView>();
+        vocabulary_.store(nullptr);
         file_checksums_.clear();
         if (!problem.empty()) spdlog::warn("index {}: snapshot not used ({}); rebuilding the indexes from the catalog", dir_.string(), problem);
     }
@@ -235,6 +241,7 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
             next->segments.back() = tail;
         } else {
             tail = std::make_shared<Segment>(options_.descriptors);
+            if (auto vocabulary = vocabulary_.load()) tail->descriptors.organise(std::move(vocabulary));
             tail->first_id = next->max_id + 1;
             tail->last_id = next->max_id;
             next->segments.push_back(tail);
@@ -405,103 +412,40 @@ std::optional<CatalogEntry> Store::get(const std::string& key) const { return ca
 std::optional<Signature> Store::signature(const std::string& key) const {
     const auto entry = catalog_->find_active(key);
     if (!entry) return std::nullopt;
-    return decode_signature_or_throw(entry->id, catalog_->signature(entry->id));
+    return detail::decode_signature_or_throw(entry->id, catalog_->signature(entry->id));
 }
 
-Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes, const SearchOptions& options) const {
+Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes, const SearchOptions& options,
+                                             SearchTrace* trace) const {
+    const auto started = std::chrono::steady_clock::now();
     auto decoded = extractor_.decode_query(bytes);
+    if (trace) trace->decode += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (!decoded) return decoded.error();
-    return search_image(decoded.value(), options);
+    return search_image(decoded.value(), options, trace);
 }
 
-std::vector<SearchHit> Store::search_image(const DecodedImage& image, const SearchOptions& options) const {
-    // Every candidate of the whole image, so that region results can merge with them before the cut to top.
-    SearchOptions all = options;
-    all.top = 0;
-    std::vector<SearchHit> hits = search(extractor_.compute_query(image.bgr, image.width, image.height), all);
-    const double threshold = options.threshold.value_or(options_.match_threshold);
-    const bool matched = !hits.empty() && hits.front().score >= threshold;
-    if (options_.search_regions && !matched) {
-        const double scale = static_cast<double>(image.width) / std::max(1, image.bgr.cols);
-        for (const cv::Rect& r : propose_regions(image.bgr)) {
-            const cv::Mat crop = image.bgr(r).clone();
-            const auto region_hits = search(extractor_.compute_query(crop, static_cast<std::uint32_t>(r.width * scale),
-                                                                     static_cast<std::uint32_t>(r.height * scale)), all);
-            for (const auto& h : region_hits) {
-                auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& x) { return x.id == h.id; });
-                if (it == hits.end()) hits.push_back(h);
-                else if (h.score > it->score) *it = h;
-            }
-        }
-        std::sort(hits.begin(), hits.end(), best_first);
-    }
-    if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
-    return hits;
+std::vector<SearchHit> Store::search_image(const DecodedImage& image, const SearchOptions& options, SearchTrace* trace) const {
+    const auto view = view_.load();  // one view for the whole query and its regions
+    return searcher_->search_image(*view, image, options, trace);
 }
 
-std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOptions& options) const {
-    std::vector<std::int64_t> candidates;
-    {
-        const auto view = view_.load();
-        const auto& variants = query.signature.pdq_dihedral.empty() ? std::vector<Hash256>{query.signature.pdq.hash}
-                                                                    : query.signature.pdq_dihedral;
-        for (const auto& n : view->pdq_search(variants, options_.pdq_neighbours))
-            if (n.distance <= options_.pdq_max_distance) candidates.push_back(n.id);
-        // Mirrored descriptors vote only when the direct ones found no clear candidate: half the
-        // descriptor search for most queries, and a mirrored copy gets few direct votes.
-        const std::size_t limit = options_.vote_candidates * 2;
-        std::unordered_map<std::int64_t, int> counts;
-        view->add_votes(query.signature.features, options_.descriptors, counts);
-        auto votes = view->ranked(counts, limit);
-        if (votes.empty() || votes.front().votes < options_.mirror_vote_below) {
-            view->add_votes(query.mirrored_features, options_.descriptors, counts);  // the direct ones are counted
-            votes = view->ranked(counts, limit);
-        }
-        std::size_t taken = 0;
-        for (const auto& v : votes) {
-            if (taken >= options_.vote_candidates || v.votes < options_.min_votes) break;
-            if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) candidates.push_back(v.id);
-            ++taken;
-        }
-    }
-    const double threshold = options.threshold.value_or(options_.match_threshold);
-    std::vector<SearchHit> hits;
-    std::vector<std::uint8_t> signature_bytes;
-    for (std::int64_t id : candidates) {
-        auto entry = catalog_->find_by_id(id, &signature_bytes);
-        if (!entry || !entry->active || !has_labels(entry->labels, options.required_labels)) continue;
-        const Signature reference = decode_signature_or_throw(id, signature_bytes);
-        const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
-        SearchHit h;
-        h.id = id;
-        h.key = std::move(entry->key);
-        h.labels = std::move(entry->labels);
-        h.score = e.score;
-        h.match = e.score >= threshold;
-        h.inliers = e.geometry.inliers;
-        h.pdq_distance = e.pdq_distance;
-        h.mirrored = e.geometry.mirrored;
-        h.region = e.geometry.reference_region;
-        hits.push_back(std::move(h));
-    }
-    std::sort(hits.begin(), hits.end(), best_first);
-    if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
-    return hits;
+std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOptions& options, SearchTrace* trace) const {
+    const auto view = view_.load();
+    return searcher_->search(*view, query, options, trace);
 }
 
 void Store::optimise() {
     std::lock_guard writer(write_mutex_);
     const auto current = view_.load();
-    if (current->segments.size() == 1 && current->segments.front().get() != open_tail_) {
-        // One closed segment already; organise it for its size if it is not (a copy, then swapped in).
-        auto only = current->segments.front()->copy();
-        only->descriptors.optimise();
-        auto next = std::make_shared<IndexView>(*current);
-        next->segments.front() = std::move(only);
-        view_.store(std::move(next));
-        return;
-    }
     if (current->segments.empty()) return;
+    if (current->segments.size() == 1 && current->segments.front().get() != open_tail_) {
+        // One closed segment already: done when it is filed under a vocabulary sized for it (or too small
+        // for one); otherwise rebuilt below, under the store's vocabulary or a larger one trained on it.
+        const auto& only = current->segments.front()->descriptors;
+        const auto& vocabulary = only.vocabulary();
+        if (only.size() < options_.descriptors.ivf_threshold || (vocabulary && vocabulary->groups() >= Vocabulary::groups_for(only.size())))
+            return;
+    }
     auto next = std::make_shared<IndexView>(*current);
     next->segments = {build_segment(0, current->max_id, true)};
     open_tail_ = nullptr;
@@ -524,7 +468,8 @@ void Store::save_snapshot() {
         const std::string stem = "seg-" + std::to_string(manifest.generation) + "-" + std::to_string(segment->first_id) + "-" +
                                  std::to_string(segment->last_id) + "-" + std::to_string(segment->rows) + "-" +
                                  std::to_string(segment->descriptors.size());
-        SegmentFiles files{segment->first_id, segment->last_id, stem + ".pdq.faiss", stem + ".desc.faiss", {}, {}};
+        SegmentFiles files{segment->first_id, segment->last_id, stem + ".pdq.faiss", stem + ".desc.faiss", {}, {}, 0};
+        if (const auto& vocabulary = segment->descriptors.vocabulary()) files.vocabulary_groups = vocabulary->groups();
         const auto durable = [&](const std::string& name, const std::function<void(faiss::IOWriter&)>& write) {
             auto it = file_checksums_.find(name);
             if (it == file_checksums_.end()) {

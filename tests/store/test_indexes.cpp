@@ -89,7 +89,8 @@ TEST_CASE("an inverted file puts each descriptor in its nearest list: one probe 
     options.per_reference = 100;
     options.neighbours = 1;
     options.ivf_threshold = 1000;
-    options.nprobe = 1;  // only the query's nearest list is scanned
+    options.nprobe = 1;  // only the query's nearest word's list is scanned, in its nearest group
+    options.probe_groups = 1;
     options.max_distance = 256;
     DescriptorIndex ivf(options);
     std::vector<LocalFeatures> refs;
@@ -183,16 +184,39 @@ TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file al
         for (const auto& v : view.vote({&query}, options, 100)) got_map[v.id] = v.votes;
         CHECK(got_map == without);
     }
-    // Inverted file probing every list is exact too.
+    // Inverted file over a vocabulary probing every word is exact too: built at once, filed as it grows,
+    // after a save and load with its vocabulary attached, and as segments sharing one vocabulary.
     DescriptorIndexOptions ivf_options = options;
     ivf_options.ivf_threshold = 1000;
     ivf_options.nprobe = 1 << 20;
+    ivf_options.probe_groups = 1 << 20;
     DescriptorIndex ivf(ivf_options);
     for (int i = 0; i < 60; ++i) ivf.add(i + 1, refs[i]);
     ivf.optimise();
+    REQUIRE(ivf.vocabulary() != nullptr);
+    check(ivf);
+    DescriptorIndex grown(ivf_options);
+    grown.organise(ivf.vocabulary());
+    for (int i = 0; i < 60; ++i) grown.add(i + 1, refs[i]);
+    check(grown);
+    check(grown.clone());
     test::TempDir dir;
     ivf.save(dir / "d.faiss");
-    check(DescriptorIndex::load(dir / "d.faiss", ivf_options));
+    auto loaded = DescriptorIndex::load(dir / "d.faiss", ivf_options);
+    std::vector<std::shared_ptr<const Vocabulary>> known{ivf.vocabulary()};
+    loaded.attach_vocabulary(ivf.vocabulary()->groups(), known);
+    CHECK(loaded.vocabulary() == ivf.vocabulary());  // the same words: shared, not a second copy
+    check(loaded);
+    IndexView view;
+    for (int part = 0; part < 3; ++part) {
+        auto segment = std::make_shared<Segment>(ivf_options);
+        segment->descriptors.organise(ivf.vocabulary());
+        for (int i = part * 20; i < part * 20 + 20; ++i) segment->descriptors.add(i + 1, refs[i]);
+        view.segments.push_back(std::move(segment));
+    }
+    std::map<std::int64_t, int> got_map;
+    for (const auto& v : view.vote({&query}, ivf_options, 100)) got_map[v.id] = v.votes;
+    CHECK(got_map == want);
 }
 
 TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe count", "[store][descriptor_index][oracle]") {

@@ -63,8 +63,8 @@ TEST_CASE("every malformed manifest is refused with what is wrong", "[store][sna
     CHECK(refusal("") == "snapshot manifest: not valid JSON");
     CHECK(refusal("{\"format\": 3,") == "snapshot manifest: not valid JSON");
     CHECK(refusal("[]") == "snapshot manifest: expected an object holding 'format'");
-    CHECK(refusal(R"({"format": 4, "generation": 1, "max_id": 1, "segments": []})") ==
-          "snapshot manifest: format 4 is not one this build reads (1 to 3)");
+    CHECK(refusal(R"({"format": 5, "generation": 1, "max_id": 1, "segments": []})") ==
+          "snapshot manifest: format 5 is not one this build reads (1 to 4)");
     CHECK(refusal(R"({"format": "3"})") == "snapshot manifest: field 'format' is not an integer");
     CHECK(refusal(R"({"format": 3, "generation": -1, "max_id": 1, "segments": []})") == "snapshot manifest: field 'generation' is negative");
     CHECK(refusal(R"({"format": 3, "generation": 1, "max_id": 1.5, "segments": []})") == "snapshot manifest: field 'max_id' is not an integer");

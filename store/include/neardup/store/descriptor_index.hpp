@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "neardup/engine/local_features.hpp"
+#include "neardup/store/vocabulary.hpp"
 
 namespace faiss {
 struct IndexBinary;
@@ -30,13 +31,15 @@ struct DescriptorIndexOptions {
     // Query descriptors that search, strongest first (verification still uses all of them).
     std::size_t query_descriptors = 256;
     int max_distance = 56;
-    // Above this many descriptors the index is an inverted file (IndexBinaryIVF) trained on a sample,
-    // probing `nprobe` lists; below it, exact search.
-    // 100k descriptors (about 800 references) is where exact search of a query's descriptors passed
-    // ~50 ms on this machine, before the POPCNT scan (hamming_scan.hpp) that now runs both kinds; the
-    // probes are few: 8 of 3 sqrt(n) lists.
-    std::size_t ivf_threshold = 100'000;
+    // From this many descriptors an index is organised as an inverted file over a vocabulary of visual
+    // words (vocabulary.hpp; a store trains one when its first segment gets this big and then files every
+    // segment under it, retraining a larger one as it grows). Below it, and before any vocabulary, exact
+    // search: 32k descriptors (about 256 references) is where that scan costs a few ms per query.
+    std::size_t ivf_threshold = 32'768;
+    // Lists scanned per query descriptor: the `nprobe` nearest words among those of the `probe_groups`
+    // nearest vocabulary groups.
     int nprobe = 8;
+    int probe_groups = 2;
 };
 
 struct Vote {
@@ -52,6 +55,21 @@ struct DescriptorNeighbours {
     std::vector<std::int32_t> distances;  // rows x k; kEmpty where fewer than k were found
     std::vector<std::int64_t> labels;     // rows x k; -1 where empty
     static constexpr std::int32_t kEmpty = 1 << 30;
+};
+
+// The words each query descriptor probes, assigned once per vocabulary however many segments share it.
+class WordProbes {
+public:
+    // rows x nprobe word ids (-1 where fewer) of the query's first `rows` descriptors in `vocabulary`.
+    const std::int64_t* lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups, int nprobe);
+
+private:
+    struct Entry {
+        const Vocabulary* vocabulary;
+        std::size_t rows;
+        std::vector<std::int64_t> lists;
+    };
+    std::vector<Entry> entries_;
 };
 
 class DescriptorIndex {
@@ -71,7 +89,8 @@ public:
     // Searches the query's strongest descriptors (options.query_descriptors) and merges the hits into
     // `into`, which starts empty (rows 0) for the first index searched. False for descriptors not indexed
     // here (not 32-byte binary).
-    bool search(const LocalFeatures& query, DescriptorNeighbours& into) const;
+    // `probes` (optional) shares word assignments between segments searched for the same query.
+    bool search(const LocalFeatures& query, DescriptorNeighbours& into, WordProbes* probes = nullptr) const;
     // Adds the votes of merged neighbours: within max_distance and within `ratio` of the k-th neighbour,
     // one per query descriptor per reference.
     static void count_votes(const DescriptorNeighbours& neighbours, const DescriptorIndexOptions& options,
@@ -81,8 +100,22 @@ public:
     DescriptorIndex clone() const;
     const DescriptorIndexOptions& options() const { return options_; }
 
-    // Rebuilds as an inverted file when the size crossed ivf_threshold (call after bulk adds).
+    // Rebuilds as an inverted file over a vocabulary trained on its own descriptors when the size crossed
+    // ivf_threshold (call after bulk adds).
     void optimise();
+    // A vocabulary sized for this index (Vocabulary::groups_for), trained on its descriptors; the index must
+    // be flat (not yet organised).
+    Vocabulary train_vocabulary() const;
+    // Rebuilds a flat index as an inverted file whose lists are `vocabulary`'s words; later adds are filed
+    // under it too. Any size; a no-op on an index already organised.
+    void organise(std::shared_ptr<const Vocabulary> vocabulary);
+    // The vocabulary the lists follow; null for a flat index (or an inverted file of an older format,
+    // whose lists are found by scanning every centroid).
+    const std::shared_ptr<const Vocabulary>& vocabulary() const { return vocabulary_; }
+    // For an index loaded from a file: its inverted file's centroids are a vocabulary of `groups` groups.
+    // Shares one of `known` with the same words, or makes (and appends) a new one. StoreError when the
+    // index is not an inverted file of that shape.
+    void attach_vocabulary(std::size_t groups, std::vector<std::shared_ptr<const Vocabulary>>& known);
 
     // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
     void save(faiss::IOWriter& out) const;
@@ -94,6 +127,7 @@ public:
 
 private:
     DescriptorIndexOptions options_;
+    std::shared_ptr<const Vocabulary> vocabulary_;  // before index_: it may point to the vocabulary's quantizer
     std::unique_ptr<faiss::IndexBinary> index_;
 };
 

@@ -35,7 +35,9 @@ public:
     std::vector<std::int64_t> ids() const;
     PdqIndex clone() const;
     // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
-    std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k) const;
+    // `crowded` (when given) is set when some query hash's k-th neighbour lies within `crowd_distance`:
+    // more references may be that near than k could return.
+    std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr) const;
 
     // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
     void save(faiss::IOWriter& out) const;

@@ -12,9 +12,11 @@
 
 namespace neardup::store {
 
-// Format 3 (current): every file carries its SHA-256. Formats 1 (one pair of files for every row) and 2
-// (segments, no checksums) still load; their files are trusted as FAISS reads them.
-inline constexpr int kSnapshotFormat = 3;
+// Format 4 (current): a segment filed under a vocabulary of visual words says how many groups it has (its
+// descriptor file's quantizer holds the words). Format 3: every file carries its SHA-256. Formats 1 (one
+// pair of files for every row) and 2 (segments, no checksums) still load; their files are trusted as FAISS
+// reads them.
+inline constexpr int kSnapshotFormat = 4;
 
 struct SegmentFiles {
     std::int64_t first_id = 0;
@@ -23,6 +25,7 @@ struct SegmentFiles {
     std::string descriptors;
     std::string pdq_sha256;   // lowercase hex; empty in formats 1 and 2
     std::string descriptors_sha256;
+    std::size_t vocabulary_groups = 0;  // 0: a flat index or an inverted file of format 3 or older
 
     // The segment's two files, each with its checksum.
     std::array<std::pair<std::string, std::string>, 2> files() const {
@@ -45,7 +48,7 @@ struct ManifestError {
 // mistyped fields, negative or inverted id ranges, segments out of order or overlapping, past max_id, and
 // file names that could leave the directory (a '/', "..", or anything but [A-Za-z0-9._-]).
 BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string_view text);
-// The format-3 text of `manifest` (its `format` field is ignored).
+// The format-4 text of `manifest` (its `format` field is ignored).
 std::string format_snapshot_manifest(const SnapshotManifest& manifest);
 
 }  // namespace neardup::store

@@ -23,6 +23,7 @@
 #include "neardup/engine/verify.hpp"
 #include "neardup/store/catalog.hpp"
 #include "neardup/store/index_view.hpp"
+#include "neardup/store/searcher.hpp"
 
 namespace neardup::store {
 
@@ -55,6 +56,11 @@ struct StoreOptions {
     int mirror_vote_below = 20;
     // Search the regions of a query (propose_regions) when the whole image matched nothing.
     bool search_regions = true;
+    // Early exit: a PDQ neighbour this near (of 256 bits) whose verification matches with at least this
+    // many inliers ends the search before the descriptor votes and the regions (searcher.hpp). Negative
+    // turns it off.
+    int early_exit_pdq_distance = 24;
+    int early_exit_inliers = 20;
     // New references go to a small open segment, copied on every write; at this many rows it is closed
     // and a new one opens. Closed segments are merged in the background, `merge_fanout` of a size at a
     // time, so a store of n references holds O(fanout log n) segments.
@@ -63,24 +69,6 @@ struct StoreOptions {
     // False for bulk loads that call optimise() at the end (merging as they go would rebuild the same
     // references several times).
     bool background_merges = true;
-};
-
-struct SearchOptions {
-    int top = 10;                          // 0 = all verified candidates
-    std::optional<double> threshold;       // overrides StoreOptions::match_threshold
-    Labels required_labels;                // only references carrying all of these
-};
-
-struct SearchHit {
-    std::int64_t id = 0;
-    std::string key;
-    Labels labels;
-    double score = 0;
-    bool match = false;
-    int inliers = 0;
-    int pdq_distance = 256;
-    bool mirrored = false;
-    cv::Rect2f region;  // matched region in the reference, full-size pixels
 };
 
 enum class AddStatus { added, unchanged, replaced, conflict };
@@ -149,13 +137,14 @@ public:
     // The stored signature of the active image under `key`.
     std::optional<Signature> signature(const std::string& key) const;
 
-    // Bytes -> decode -> search_image.
-    Result<std::vector<SearchHit>> search(std::span<const std::uint8_t> bytes, const SearchOptions& options = {}) const;
-    // The whole image first; when nothing matches, each region that propose_regions finds (collage tiles,
-    // the photo in a screenshot) is searched too, and every reference keeps its best result.
-    std::vector<SearchHit> search_image(const DecodedImage& image, const SearchOptions& options = {}) const;
-    // One query signature, no regions.
-    std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}) const;
+    // Bytes -> decode -> search_image. `trace`, when given, receives where the time went.
+    Result<std::vector<SearchHit>> search(std::span<const std::uint8_t> bytes, const SearchOptions& options = {},
+                                          SearchTrace* trace = nullptr) const;
+    // Searcher::search_image over the current view.
+    std::vector<SearchHit> search_image(const DecodedImage& image, const SearchOptions& options = {},
+                                        SearchTrace* trace = nullptr) const;
+    // One query signature, no regions (Searcher::search over the current view).
+    std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}, SearchTrace* trace = nullptr) const;
 
     // Merges every segment into one, organised for its size (inverted file past a threshold); call after bulk
     // adds.
@@ -182,6 +171,9 @@ public:
     static constexpr std::uintmax_t kQuickCheckBytes = 64u << 20;
 
 private:
+    // The vocabulary for an organised segment of n descriptors: the store's, or a new one trained on
+    // `segment` when the store has none yet or n outgrew it.
+    std::shared_ptr<const Vocabulary> vocabulary_for(const DescriptorIndex& segment) const;
     // The segment of catalog rows after_id < id <= last_id; null when `stop` was requested first.
     std::shared_ptr<const Segment> build_segment(std::int64_t after_id, std::int64_t last_id, bool organise,
                                                  const std::stop_token& stop = {}) const;
@@ -200,7 +192,12 @@ private:
     SignatureExtractor extractor_;
     std::unique_ptr<DirectoryLock> lock_;  // null when read-only
     std::unique_ptr<Catalog> catalog_;
+    std::unique_ptr<Searcher> searcher_;
     std::atomic<std::shared_ptr<const IndexView>> view_;
+    // The vocabulary new segments are filed under: trained on the first segment organised with at least
+    // DescriptorIndexOptions::ivf_threshold descriptors, and again, larger, on a segment that outgrew it
+    // (Vocabulary::groups_for). Older segments keep theirs until a merge rebuilds them. Null before.
+    mutable std::atomic<std::shared_ptr<const Vocabulary>> vocabulary_;
     std::mutex write_mutex_;                    // one writer at a time: catalog order = index order
     // SHA-256 of the segment files on disk known to hold what their names say (written or verified here);
     // a snapshot writes only the files missing from it. Guarded by write_mutex_.

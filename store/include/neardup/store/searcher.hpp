@@ -1,0 +1,82 @@
+// The search policy over one IndexView: candidate sources (PDQ neighbours, descriptor votes), verification
+// of the candidates against their catalog signatures, the early exit for near-exact copies and the region
+// pass. The Store keeps persistence; a new candidate source plugs in here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/types.hpp>
+
+#include "neardup/engine/decode.hpp"
+#include "neardup/engine/signature.hpp"
+#include "neardup/engine/verify.hpp"
+#include "neardup/store/catalog.hpp"
+#include "neardup/store/index_view.hpp"
+
+namespace neardup::store {
+
+struct StoreOptions;
+
+struct SearchOptions {
+    int top = 10;                          // 0 = all verified candidates
+    std::optional<double> threshold;       // overrides StoreOptions::match_threshold
+    Labels required_labels;                // only references carrying all of these
+};
+
+struct SearchHit {
+    std::int64_t id = 0;
+    std::string key;
+    Labels labels;
+    double score = 0;
+    bool match = false;
+    int inliers = 0;
+    int pdq_distance = 256;
+    bool mirrored = false;
+    cv::Rect2f region;  // matched region in the reference, full-size pixels
+};
+
+// Where one query's time went, in seconds per stage (wall clock, this thread), and what it did. Stages
+// add up over the whole image and its regions.
+struct SearchTrace {
+    double decode = 0;      // bytes to pixels (Store::search of bytes only)
+    double signature = 0;   // query signatures: the whole image's, and each region's
+    double hashes = 0;      // PDQ neighbours
+    double votes = 0;       // descriptor candidate search and ranking
+    double verify = 0;      // catalog reads and verification of candidates
+    double regions = 0;     // proposing regions (their signatures, votes and verification count above)
+    int verified = 0;       // candidates verified
+    int regions_searched = 0;
+    bool early_exit = false;  // a near-exact PDQ copy confirmed by verification ended the search
+    bool matched = false;     // the best hit is a match
+
+    double total() const { return decode + signature + hashes + votes + verify + regions; }
+};
+
+class Searcher {
+public:
+    // Borrows all three; they must outlive the Searcher. Thread-safe (const).
+    Searcher(const Catalog& catalog, const SignatureExtractor& extractor, const StoreOptions& options);
+
+    // The whole image first; when nothing matches, each region that propose_regions finds (collage tiles,
+    // the photo in a screenshot) is searched too, and every reference keeps its best result.
+    std::vector<SearchHit> search_image(const IndexView& view, const DecodedImage& image, const SearchOptions& options,
+                                        SearchTrace* trace = nullptr) const;
+    // One query signature, no regions. A PDQ neighbour within StoreOptions::early_exit_pdq_distance that
+    // verifies with early_exit_inliers ends the search before the descriptor votes: the hits are then the
+    // PDQ candidates' (an exact copy outscores whatever the votes could add).
+    std::vector<SearchHit> search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
+                                  SearchTrace* trace = nullptr) const;
+
+private:
+    // Verifies `candidates` in order, skipping ids already in `hits`.
+    void verify(const QuerySignature& query, const std::vector<std::int64_t>& candidates, const SearchOptions& options,
+                std::vector<SearchHit>& hits, SearchTrace& trace) const;
+
+    const Catalog& catalog_;
+    const SignatureExtractor& extractor_;
+    const StoreOptions& options_;
+};
+
+}  // namespace neardup::store

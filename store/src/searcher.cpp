@@ -1,0 +1,158 @@
+#include "neardup/store/searcher.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+#include "neardup/engine/regions.hpp"
+#include "neardup/store/store.hpp"
+#include "signature_rows.hpp"
+
+namespace neardup::store {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adds the time since `start` to `into` and restarts the clock.
+void lap(Clock::time_point& start, double& into) {
+    const auto now = Clock::now();
+    into += std::chrono::duration<double>(now - start).count();
+    start = now;
+}
+
+// Results order: score, then key so that equal scores list in a stable order.
+bool best_first(const SearchHit& a, const SearchHit& b) { return a.score != b.score ? a.score > b.score : a.key < b.key; }
+
+bool has_labels(const Labels& have, const Labels& want) {
+    for (const auto& [name, value] : want) {
+        const auto it = have.find(name);
+        if (it == have.end() || it->second != value) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Searcher::Searcher(const Catalog& catalog, const SignatureExtractor& extractor, const StoreOptions& options)
+    : catalog_(catalog), extractor_(extractor), options_(options) {}
+
+std::vector<SearchHit> Searcher::search_image(const IndexView& view, const DecodedImage& image, const SearchOptions& options,
+                                              SearchTrace* trace) const {
+    SearchTrace local;
+    SearchTrace& t = trace ? *trace : local;
+    // Every candidate of the whole image, so that region results can merge with them before the cut to top.
+    SearchOptions all = options;
+    all.top = 0;
+    auto clock = Clock::now();
+    const QuerySignature whole = extractor_.compute_query(image.bgr, image.width, image.height);
+    lap(clock, t.signature);
+    std::vector<SearchHit> hits = search(view, whole, all, &t);
+    const double threshold = options.threshold.value_or(options_.match_threshold);
+    const bool matched = !hits.empty() && hits.front().score >= threshold;
+    if (options_.search_regions && !matched) {
+        const double scale = static_cast<double>(image.width) / std::max(1, image.bgr.cols);
+        clock = Clock::now();
+        const auto proposals = propose_regions(image.bgr);
+        lap(clock, t.regions);
+        for (const cv::Rect& r : proposals) {
+            const cv::Mat crop = image.bgr(r).clone();
+            const QuerySignature region = extractor_.compute_query(crop, static_cast<std::uint32_t>(r.width * scale),
+                                                                   static_cast<std::uint32_t>(r.height * scale));
+            lap(clock, t.signature);
+            ++t.regions_searched;
+            for (auto& h : search(view, region, all, &t)) {
+                auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& x) { return x.id == h.id; });
+                if (it == hits.end()) hits.push_back(std::move(h));
+                else if (h.score > it->score) *it = std::move(h);
+            }
+            clock = Clock::now();
+        }
+        std::sort(hits.begin(), hits.end(), best_first);
+    }
+    if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
+    t.matched = !hits.empty() && hits.front().match;
+    return hits;
+}
+
+void Searcher::verify(const QuerySignature& query, const std::vector<std::int64_t>& candidates, const SearchOptions& options,
+                      std::vector<SearchHit>& hits, SearchTrace& trace) const {
+    const double threshold = options.threshold.value_or(options_.match_threshold);
+    std::vector<std::uint8_t> signature_bytes;
+    for (std::int64_t id : candidates) {
+        if (std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.id == id; })) continue;
+        auto entry = catalog_.find_by_id(id, &signature_bytes);
+        if (!entry || !entry->active || !has_labels(entry->labels, options.required_labels)) continue;
+        const Signature reference = detail::decode_signature_or_throw(id, signature_bytes);
+        const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
+        ++trace.verified;
+        SearchHit h;
+        h.id = id;
+        h.key = std::move(entry->key);
+        h.labels = std::move(entry->labels);
+        h.score = e.score;
+        h.match = e.score >= threshold;
+        h.inliers = e.geometry.inliers;
+        h.pdq_distance = e.pdq_distance;
+        h.mirrored = e.geometry.mirrored;
+        h.region = e.geometry.reference_region;
+        hits.push_back(std::move(h));
+    }
+}
+
+std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
+                                        SearchTrace* trace) const {
+    SearchTrace local;
+    SearchTrace& t = trace ? *trace : local;
+    auto clock = Clock::now();
+    std::vector<std::int64_t> candidates;
+    const auto& variants = query.signature.pdq_dihedral.empty() ? std::vector<Hash256>{query.signature.pdq.hash}
+                                                                : query.signature.pdq_dihedral;
+    int near_exact = 0;
+    bool crowded = false;  // as many near-exact copies as neighbours looked up: there may be more
+    for (const auto& n : view.pdq_search(variants, options_.pdq_neighbours, options_.early_exit_pdq_distance, &crowded)) {
+        if (n.distance > options_.pdq_max_distance) continue;
+        candidates.push_back(n.id);
+        if (n.distance <= options_.early_exit_pdq_distance) ++near_exact;
+    }
+    lap(clock, t.hashes);
+    if (crowded) near_exact = 0;  // the votes must run to find the others
+    std::vector<SearchHit> hits;
+    if (near_exact) {
+        // A near-exact copy: its verification decides whether the descriptor search is needed at all.
+        verify(query, candidates, options, hits, t);
+        lap(clock, t.verify);
+        const bool confirmed = std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) {
+            return h.match && h.pdq_distance <= options_.early_exit_pdq_distance && h.inliers >= options_.early_exit_inliers;
+        });
+        if (confirmed) {
+            t.early_exit = true;
+            std::sort(hits.begin(), hits.end(), best_first);
+            if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
+            return hits;
+        }
+    }
+    // Mirrored descriptors vote only when the direct ones found no clear candidate: half the descriptor
+    // search for most queries, and a mirrored copy gets few direct votes.
+    const std::size_t limit = options_.vote_candidates * 2;
+    std::unordered_map<std::int64_t, int> counts;
+    view.add_votes(query.signature.features, options_.descriptors, counts);
+    auto votes = view.ranked(counts, limit);
+    if (votes.empty() || votes.front().votes < options_.mirror_vote_below) {
+        view.add_votes(query.mirrored_features, options_.descriptors, counts);  // the direct ones are counted
+        votes = view.ranked(counts, limit);
+    }
+    std::size_t taken = 0;
+    for (const auto& v : votes) {
+        if (taken >= options_.vote_candidates || v.votes < options_.min_votes) break;
+        if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) candidates.push_back(v.id);
+        ++taken;
+    }
+    lap(clock, t.votes);
+    verify(query, candidates, options, hits, t);
+    lap(clock, t.verify);
+    std::sort(hits.begin(), hits.end(), best_first);
+    if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
+    return hits;
+}
+
+}  // namespace neardup::store
