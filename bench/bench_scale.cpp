@@ -127,9 +127,10 @@ int main(int argc, char** argv) {
     app.add_option("--max-queries", max_queries, "queries timed")->capture_default_str();
     app.add_option("--distractors", distractors, "synthetic references: features of real photos, or uniformly random")
         ->check(CLI::IsMember({"real", "random"}))->capture_default_str();
-    std::string gate = "on";
-    app.add_option("--orientation-gate", gate, "verification's orientation gate; both: each query timed with it off and on, alternately")
-        ->check(CLI::IsMember({"on", "off", "both"}))->capture_default_str();
+    std::string compare = "none";
+    app.add_option("--compare", compare,
+                   "time every query also with this part off, alternately, on the same index (this machine is noisy)")
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
@@ -178,59 +179,52 @@ int main(int argc, char** argv) {
     // Resident memory of an opened index: measured around opening it from its snapshot in this process.
     const std::size_t before = resident_bytes();
     const auto open_start = Clock::now();
-    store::StoreOptions first_options = open_options;
-    if (gate == "off") first_options.verify.orientation_bins = 0;
-    const store::Store store(db, first_options);
+    const store::Store store(db, open_options);
     const double open_ms = ms_since(open_start);
     const std::size_t after = resident_bytes();
     const auto stats = store.stats();
-    // With --orientation-gate both, a second read-only view of the same index without the gate, so that
-    // both are timed on the same queries in one run (this machine is noisy).
-    std::unique_ptr<store::Store> ungated;
-    if (gate == "both") {
+    // With --compare, a second read-only view of the same index with that part off, so that both are
+    // timed on the same queries in one run.
+    std::unique_ptr<store::Store> other;
+    if (compare != "none") {
         store::StoreOptions o = open_options;
         o.mode = store::OpenMode::read_only;
-        o.verify.orientation_bins = 0;
-        ungated = std::make_unique<store::Store>(db, o);
+        if (compare == "early-exit") o.early_exit_pdq_distance = -1;
+        if (compare == "orientation-gate") o.verify.orientation_bins = 0;
+        if (compare == "regions") o.search_regions = false;
+        other = std::make_unique<store::Store>(db, o);
     }
 
     auto files = indexer::collect_image_files({queries}).files;
     if (files.size() > max_queries) files.resize(max_queries);
-    // Per query: decode; query signature; search of the whole image (no regions); the full search as the
-    // server runs it (signature, search, and the region pass when nothing matched). Whole query = decode +
-    // full search, split by whether it matched.
+    // Per query, one search as the server runs it (decode, signature, candidates, verification, and the
+    // region pass when nothing matched), with the store's own stage timings (store::SearchTrace).
     struct Timings {
-        std::vector<double> decode, signature, search, full, whole, whole_match, whole_nomatch;
+        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, verified;
+        int early_exits = 0;
     };
     const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
-        store::SearchOptions options;
-        store::SearchOptions all;
-        all.top = 0;
+        store::SearchTrace trace;
         const auto t0 = Clock::now();
-        const auto decoded = s.extractor().decode_query(bytes);
-        if (!decoded) return;
-        const double d = ms_since(t0);
-        const auto t1 = Clock::now();
-        const auto q = s.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
-        const double sig = ms_since(t1);
-        const auto t2 = Clock::now();
-        (void)s.search(q, all);
-        const double srch = ms_since(t2);
-        const auto t3 = Clock::now();
-        const auto hits = s.search_image(decoded.value(), options);
-        const double full = ms_since(t3);
-        t.decode.push_back(d);
-        t.signature.push_back(sig);
-        t.search.push_back(srch);
-        t.full.push_back(full);
-        t.whole.push_back(d + full);
-        (!hits.empty() && hits.front().match ? t.whole_match : t.whole_nomatch).push_back(d + full);
+        const auto hits = s.search(bytes, {}, &trace);
+        const double whole = ms_since(t0);
+        if (!hits) return;
+        t.decode.push_back(trace.decode * 1e3);
+        t.signature.push_back(trace.signature * 1e3);
+        t.hashes.push_back(trace.hashes * 1e3);
+        t.votes.push_back(trace.votes * 1e3);
+        t.verify.push_back(trace.verify * 1e3);
+        t.regions.push_back(trace.regions * 1e3);
+        t.verified.push_back(trace.verified);
+        t.early_exits += trace.early_exit;
+        t.whole.push_back(whole);
+        (trace.matched ? t.whole_match : t.whole_nomatch).push_back(whole);
     };
-    Timings main_t, ungated_t;
+    Timings main_t, other_t;
     for (const auto& f : files) {
         const auto bytes = indexer::read_file(f, 64ull << 20);
         if (!bytes) continue;
-        if (ungated) time_query(*ungated, bytes.value(), ungated_t);
+        if (other) time_query(*other, bytes.value(), other_t);
         time_query(store, bytes.value(), main_t);
     }
     const auto p3 = [](const std::vector<double>& v) {
@@ -239,25 +233,33 @@ int main(int argc, char** argv) {
     std::cout << "## neardup scale: " << stats.active << " references\n\n"
               << "command: `" << command << "`  \nmachine: " << std::thread::hardware_concurrency() << " hardware threads  \n"
               << "index: " << stats.active << " references (" << (real ? std::to_string(real) + " real, rest " : "")
-              << "synthetic, " << distractors << " distractors), " << stats.descriptor_entries << " indexed descriptors, opened in "
+              << "synthetic, " << distractors << " distractors), " << stats.descriptor_entries << " indexed descriptors in "
+              << stats.segments << " segment(s), vocabulary of " << stats.vocabulary_words << " words, opened in "
               << cv::format("%.0f", open_ms) << " ms from its snapshot" << (stats.loaded_from_snapshot ? "" : " (no snapshot: rebuilt from catalog)")
               << "\n\n";
-    std::cout << (ungated ? "| figure | orientation gate off | on |\n|---|---:|---:|\n" : "| figure | value |\n|---|---:|\n");
+    std::cout << (other ? "| figure | " + compare + " off | on |\n|---|---:|---:|\n" : std::string("| figure | value |\n|---|---:|\n"));
     const auto row = [&](const char* name, const std::vector<double> Timings::*field) {
-        std::cout << "| " << name << " | " << (ungated ? p3(ungated_t.*field) + " | " : "") << p3(main_t.*field) << " |\n";
+        std::cout << "| " << name << " | " << (other ? p3(other_t.*field) + " | " : "") << p3(main_t.*field) << " |\n";
     };
-    const std::string blank = ungated ? " |" : "";
-    if (build_s > 0) std::cout << cv::format("| build (real images + synthetic rows) | %.1f s |", build_s) << blank << "\n";
+    const std::string blank = other ? " |" : "";
+    if (build_s > 0)
+        std::cout << cv::format("| build (real images + synthetic rows) | %.1f s = %.0f references/s |", build_s, size / build_s) << blank << "\n";
     std::cout << cv::format("| resident memory of the opened index | %.1f MiB = %.0f bytes per reference |", (after - before) / 1048576.0,
                             static_cast<double>(after - before) / std::max<std::int64_t>(1, stats.active))
               << blank << "\n";
-    std::cout << "| queries timed (matched / not matched) | "
-              << (ungated ? cv::format("%zu (%zu / %zu) | ", ungated_t.whole.size(), ungated_t.whole_match.size(), ungated_t.whole_nomatch.size()) : "")
-              << cv::format("%zu (%zu / %zu) |\n", main_t.whole.size(), main_t.whole_match.size(), main_t.whole_nomatch.size());
+    const auto counts = [](const Timings& t) {
+        double mean_verified = 0;
+        for (double v : t.verified) mean_verified += v / std::max<std::size_t>(1, t.verified.size());
+        return cv::format("%zu (%zu / %zu), %d early exits, %.1f verified per query", t.whole.size(), t.whole_match.size(),
+                          t.whole_nomatch.size(), t.early_exits, mean_verified);
+    };
+    std::cout << "| queries timed (matched / not matched) | " << (other ? counts(other_t) + " | " : "") << counts(main_t) << " |\n";
     row("decode, p50 / p95 / p99", &Timings::decode);
-    row("query signature", &Timings::signature);
-    row("search of the whole image (candidates + verification)", &Timings::search);
-    row("full search as served (signature, search, regions when unmatched)", &Timings::full);
+    row("query signatures (whole image and regions)", &Timings::signature);
+    row("PDQ hash lookup", &Timings::hashes);
+    row("descriptor candidate search", &Timings::votes);
+    row("verification (catalog reads, matching, RANSAC)", &Timings::verify);
+    row("region proposals", &Timings::regions);
     row("whole query including decode", &Timings::whole);
     row("... queries that matched", &Timings::whole_match);
     row("... queries that matched nothing", &Timings::whole_nomatch);

@@ -322,7 +322,11 @@ Response Handler::search(const Request& request, const RequestTarget& target) co
     if (const auto top = target.get("top")) options.top = parse_int("top", *top, 0, options_.max_top);
     if (const auto threshold = target.get("threshold")) options.threshold = parse_unit("threshold", *threshold);
     options.required_labels = parse_labels(target);
-    auto hits = store().search(upload_bytes(request), options);
+    store::SearchTrace trace;
+    auto hits = store().search(upload_bytes(request), options, &trace);
+    for (const auto& [stage, seconds] : {std::pair{"decode", trace.decode}, {"signature", trace.signature}, {"hashes", trace.hashes},
+                                         {"votes", trace.votes}, {"verify", trace.verify}, {"regions", trace.regions}})
+        metrics_.observe_stage(stage, seconds);
     if (!hits) throw image_error(hits.error());
     json matches = json::array();
     for (const auto& h : hits.value()) matches.push_back(store::to_json(h));

@@ -26,11 +26,32 @@ void Metrics::observe(std::string_view route, std::string_view method, unsigned 
     ++requests_[{std::string(route), std::string(method), status}];
     auto it = latency_.find(route);
     if (it == latency_.end()) it = latency_.emplace(std::string(route), Histogram{}).first;
-    Histogram& h = it->second;
+    add(it->second, seconds);
+}
+
+void Metrics::observe_stage(std::string_view stage, double seconds) {
+    std::lock_guard lock(mutex_);
+    auto it = stages_.find(stage);
+    if (it == stages_.end()) it = stages_.emplace(std::string(stage), Histogram{}).first;
+    add(it->second, seconds);
+}
+
+void Metrics::add(Histogram& h, double seconds) {
     for (std::size_t i = 0; i < kBuckets.size(); ++i)
         if (seconds <= kBuckets[i]) ++h.buckets[i];
     ++h.count;
     h.sum += seconds;
+}
+
+void Metrics::render(std::string& out, const char* name, const char* label_name, const std::map<std::string, Histogram, std::less<>>& by) {
+    for (const auto& [key, h] : by) {
+        const std::string v = label(key);
+        for (std::size_t i = 0; i < kBuckets.size(); ++i)
+            out += fmt::format("{}_bucket{{{}=\"{}\",le=\"{}\"}} {}\n", name, label_name, v, kBuckets[i], h.buckets[i]);
+        out += fmt::format("{}_bucket{{{}=\"{}\",le=\"+Inf\"}} {}\n", name, label_name, v, h.count);
+        out += fmt::format("{}_sum{{{}=\"{}\"}} {}\n", name, label_name, v, h.sum);
+        out += fmt::format("{}_count{{{}=\"{}\"}} {}\n", name, label_name, v, h.count);
+    }
 }
 
 std::uint64_t Metrics::requests(std::string_view route, std::string_view method, unsigned status) const {
@@ -50,14 +71,11 @@ std::string Metrics::render(const std::vector<Gauge>& gauges) const {
                                label(std::get<0>(k)), label(std::get<1>(k)), std::get<2>(k), n);
         out += "# HELP neardup_http_request_duration_seconds Time from a request's headers to its answer, by route.\n";
         out += "# TYPE neardup_http_request_duration_seconds histogram\n";
-        for (const auto& [route, h] : latency_) {
-            const std::string r = label(route);
-            for (std::size_t i = 0; i < kBuckets.size(); ++i)
-                out += fmt::format("neardup_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", r, kBuckets[i], h.buckets[i]);
-            out += fmt::format("neardup_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", r, h.count);
-            out += fmt::format("neardup_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", r, h.sum);
-            out += fmt::format("neardup_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", r, h.count);
-        }
+        render(out, "neardup_http_request_duration_seconds", "route", latency_);
+        out += "# HELP neardup_search_stage_seconds Time one search spent in each stage: decode, signature (whole image and "
+               "regions), hashes (PDQ lookup), votes (descriptor candidates), verify, regions (proposing them).\n";
+        out += "# TYPE neardup_search_stage_seconds histogram\n";
+        render(out, "neardup_search_stage_seconds", "stage", stages_);
     }
     for (const Gauge& g : gauges) {
         out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", g.name, g.help, g.name, g.name, g.value);

@@ -535,6 +535,7 @@ StoreStats Store::index_stats() const {
     s.descriptor_entries = view->descriptor_entries();
     s.segments = view->segments.size();
     s.merges = merges_.load();
+    if (const auto vocabulary = vocabulary_.load()) s.vocabulary_words = vocabulary->size();
     return s;
 }
 

@@ -270,7 +270,16 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
     CHECK(stats["index"]["active"] == 2);
     CHECK(stats["index"]["pdq_entries"] == 2);
     f.metrics.observe("/v1/search", "POST", 200, 0.01);
+    REQUIRE(f.handler.handle(make(http::verb::post, "/v1/search", f.dome)).result() == http::status::ok);
     const auto metrics_res = f.handler.handle(make(http::verb::get, "/metrics"));
+    // Each search stage is a histogram, observed once per search, whether or not the stage ran (an exact
+    // copy ends before the votes: 0 s; on two references they take far under a millisecond anyway).
+    CHECK(metrics_res.body().find("# TYPE neardup_search_stage_seconds histogram\n") != std::string::npos);
+    for (const char* stage : {"decode", "signature", "hashes", "votes", "verify", "regions"}) {
+        INFO(stage);
+        CHECK(metrics_res.body().find(std::string("neardup_search_stage_seconds_count{stage=\"") + stage + "\"} 1\n") != std::string::npos);
+    }
+    CHECK(metrics_res.body().find("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.001\"} 1\n") != std::string::npos);
     CHECK(metrics_res[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
     CHECK(metrics_res.body().find("neardup_index_entries 2\n") != std::string::npos);
     CHECK(metrics_res.body().find("neardup_ready 1\n") != std::string::npos);

@@ -32,8 +32,28 @@ TEST_CASE("metrics count requests and fill cumulative latency buckets", "[server
     has("neardup_http_request_duration_seconds_count{route=\"/v1/search\"} 3");
     has("neardup_http_request_duration_seconds_sum{route=\"/v1/search\"} 2.03515625");
     has("neardup_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.001\"} 1");
+    has("# TYPE neardup_search_stage_seconds histogram");  // present before any search, empty
     has("# TYPE neardup_index_entries gauge");
     has("neardup_index_entries 42");
+}
+
+TEST_CASE("search stages are histograms labelled by stage", "[server][metrics]") {
+    Metrics m;
+    m.observe_stage("votes", 0.00390625);
+    m.observe_stage("votes", 0.5);
+    m.observe_stage("verify", 0.0);
+    const std::string text = m.render({});
+    auto has = [&](const std::string& line) {
+        INFO(line);
+        CHECK(text.find(line + "\n") != std::string::npos);
+    };
+    has("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.001\"} 0");
+    has("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.005\"} 1");
+    has("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.5\"} 2");
+    has("neardup_search_stage_seconds_count{stage=\"votes\"} 2");
+    has("neardup_search_stage_seconds_sum{stage=\"votes\"} 0.50390625");
+    has("neardup_search_stage_seconds_bucket{stage=\"verify\",le=\"0.001\"} 1");
+    CHECK(text.find("stage=\"decode\"") == std::string::npos);  // never observed, not invented
 }
 
 TEST_CASE("label values are escaped", "[server][metrics]") {

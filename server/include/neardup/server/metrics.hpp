@@ -32,6 +32,10 @@ public:
     // The exposition text: counters and histograms, then `gauges`.
     std::string render(const std::vector<Gauge>& gauges) const;
 
+    // Seconds one search spent in one stage (decode, signature, hashes, votes, verify, regions: the
+    // fields of store::SearchTrace), as the histogram neardup_search_stage_seconds{stage=...}.
+    void observe_stage(std::string_view stage, double seconds);
+
     std::uint64_t requests(std::string_view route, std::string_view method, unsigned status) const;
 
     // Work waiting for or running on the worker pool; requests being handled.
@@ -46,7 +50,10 @@ private:
     };
     mutable std::mutex mutex_;
     std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+    static void add(Histogram& h, double seconds);
+    static void render(std::string& out, const char* name, const char* label_name, const std::map<std::string, Histogram, std::less<>>& by);
     std::map<std::string, Histogram, std::less<>> latency_;
+    std::map<std::string, Histogram, std::less<>> stages_;
 };
 
 }  // namespace neardup::server

@@ -84,6 +84,7 @@ struct StoreStats {
     std::int64_t inactive = 0;       // deleted or replaced, reclaimed by compaction
     std::size_t pdq_entries = 0;
     std::size_t descriptor_entries = 0;
+    std::size_t vocabulary_words = 0;  // of the vocabulary new segments are filed under; 0 before there is one
     std::int64_t generation = 0;
     bool loaded_from_snapshot = false;
     std::int64_t caught_up = 0;      // catalog rows added to the indexes on open, after the snapshot
