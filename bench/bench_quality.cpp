@@ -5,6 +5,7 @@
 //   bench_quality --data DIR [--out DIR] [--max-queries N]
 //   DIR holds references/, queries/, ground_truth.csv, queries.csv and hard_negatives.csv (datasets/README.md).
 #include <algorithm>
+#include <limits>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -79,6 +80,13 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 16))->capture_default_str();
     int orientation_min = VerifyOptions{}.orientation_min;
     app.add_option("--orientation-min", orientation_min, "correspondences the gate's best window needs")->capture_default_str();
+    store::DescriptorIndexOptions descriptor_options;
+    app.add_option("--nprobe", descriptor_options.nprobe, "vocabulary words whose lists each query descriptor scans")->capture_default_str();
+    app.add_option("--probe-groups", descriptor_options.probe_groups, "vocabulary groups those words are chosen from")->capture_default_str();
+    bool exact = false;
+    app.add_flag("--exact-descriptors", exact, "exact descriptor search, no vocabulary (the candidate search's quality ceiling)");
+    bool no_early_exit = false;
+    app.add_flag("--no-early-exit", no_early_exit, "no early exit for near-exact PDQ copies");
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
@@ -100,6 +108,9 @@ int main(int argc, char** argv) {
     store::StoreOptions store_options;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
+    store_options.descriptors = descriptor_options;
+    if (exact) store_options.descriptors.ivf_threshold = std::numeric_limits<std::size_t>::max();
+    if (no_early_exit) store_options.early_exit_pdq_distance = -1;
     if (no_orientation_gate) store_options.verify.orientation_bins = 0;
     store_options.verify.orientation_window = orientation_window;
     store_options.verify.orientation_min = orientation_min;

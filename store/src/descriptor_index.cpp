@@ -59,6 +59,29 @@ void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
     index_->add_with_ids(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(), ids.data());
 }
 
+void DescriptorIndex::add_many(const std::vector<std::int64_t>& ids, const std::vector<const LocalFeatures*>& features) {
+    if (!vocabulary_) {
+        for (std::size_t i = 0; i < ids.size(); ++i) add(ids[i], *features[i]);
+        return;
+    }
+    std::vector<std::uint8_t> codes;
+    std::vector<faiss::IndexBinary::idx_t> labels;
+    for (std::size_t r = 0; r < ids.size(); ++r) {
+        const LocalFeatures& f = *features[r];
+        if (descriptor_bytes(f.kind) != kBytes) continue;
+        const std::size_t n = std::min<std::size_t>(f.size(), options_.per_reference);
+        codes.insert(codes.end(), f.descriptors.begin(), f.descriptors.begin() + static_cast<std::ptrdiff_t>(n * kBytes));
+        for (std::size_t i = 0; i < n; ++i) labels.push_back((ids[r] << kKeypointBits) | static_cast<faiss::IndexBinary::idx_t>(i));
+    }
+    std::vector<faiss::IndexBinary::idx_t> lists(labels.size());
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, lists.size(), 1024), [&](const tbb::blocked_range<std::size_t>& rows) {
+        for (std::size_t i = rows.begin(); i < rows.end(); ++i) lists[i] = vocabulary_->assign(codes.data() + i * kBytes);
+    });
+    if (!lists.empty())
+        static_cast<faiss::IndexBinaryIVF&>(*index_).add_core(static_cast<faiss::IndexBinary::idx_t>(lists.size()), codes.data(),
+                                                             labels.data(), lists.data());
+}
+
 const std::int64_t* WordProbes::lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups,
                                       int nprobe) {
     for (const auto& e : entries_)

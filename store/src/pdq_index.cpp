@@ -10,6 +10,8 @@
 #include "durable_file.hpp"
 #include "faiss_clone.hpp"
 #include "hamming_scan.hpp"
+#include "hash_tables.hpp"
+#include "neardup/engine/hamming.hpp"
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
@@ -41,11 +43,21 @@ void PdqIndex::add(std::int64_t id, const Hash256& hash) {
     to_code(hash, code);
     const faiss::IndexBinary::idx_t fid = id;
     index_->add_with_ids(1, code, &fid);
+    tables_.reset();
+}
+
+void PdqIndex::seal() {
+    if (size() < kTableRows) return;
+    const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get());
+    const auto* flat = map ? dynamic_cast<const faiss::IndexBinaryFlat*>(map->index) : nullptr;
+    if (!flat || flat->code_size != 32) return;
+    tables_ = std::make_shared<const detail::HashTables>(flat->xb.data(), static_cast<std::size_t>(flat->ntotal));
 }
 
 PdqIndex PdqIndex::clone() const {
     PdqIndex out;
     out.index_ = detail::clone_binary_index(*index_);
+    out.tables_ = tables_;  // immutable, over the same rows
     return out;
 }
 
@@ -61,7 +73,14 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     // The POPCNT scan where it applies (always, for the flat index this class builds): FAISS's own search
     // calls libgcc per popcount and runs an OpenMP team whose threads spin after every query, taking the
     // core that the other search needs.
-    if (detail::fast_scan_supported(*index_))
+    if (tables_) {
+        const auto& map = static_cast<const faiss::IndexBinaryIDMap&>(*index_);
+        const auto& flat = static_cast<const faiss::IndexBinaryFlat&>(*map.index);
+        for (std::size_t q = 0; q < queries.size(); ++q) {
+            NearestK nearest(kk, distances.data() + q * kk, labels.data() + q * kk);
+            tables_->search(codes.data() + q * 32, flat.xb.data(), map.id_map.data(), nearest);
+        }
+    } else if (detail::fast_scan_supported(*index_))
         detail::fast_scan(*index_, static_cast<std::int64_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
     else
         index_->search(static_cast<faiss::IndexBinary::idx_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());
@@ -102,6 +121,7 @@ PdqIndex PdqIndex::load(const std::filesystem::path& file) {
         throw StoreError("cannot read PDQ index " + file.string() + ": " + e.what());
     }
     if (out.index_->d != kBits) throw StoreError("PDQ index " + file.string() + " is not 256-bit");
+    out.seal();  // a file is a closed segment
     return out;
 }
 

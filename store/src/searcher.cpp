@@ -74,14 +74,17 @@ std::vector<SearchHit> Searcher::search_image(const IndexView& view, const Decod
     return hits;
 }
 
-void Searcher::verify(const QuerySignature& query, const std::vector<std::int64_t>& candidates, const SearchOptions& options,
-                      std::vector<SearchHit>& hits, SearchTrace& trace) const {
+void Searcher::verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
+                      const SearchOptions& options, std::vector<SearchHit>& hits, SearchTrace& trace) const {
     const double threshold = options.threshold.value_or(options_.match_threshold);
     std::vector<std::uint8_t> signature_bytes;
     for (std::int64_t id : candidates) {
         if (std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.id == id; })) continue;
+        // Active as the view says, not as the catalog says now: a reference deleted since the view was
+        // taken is still part of this search's consistent state (rows stay until compaction).
+        if (!view.active(id)) continue;
         auto entry = catalog_.find_by_id(id, &signature_bytes);
-        if (!entry || !entry->active || !has_labels(entry->labels, options.required_labels)) continue;
+        if (!entry || !has_labels(entry->labels, options.required_labels)) continue;
         const Signature reference = detail::decode_signature_or_throw(id, signature_bytes);
         const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
         ++trace.verified;
@@ -119,7 +122,7 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     std::vector<SearchHit> hits;
     if (near_exact) {
         // A near-exact copy: its verification decides whether the descriptor search is needed at all.
-        verify(query, candidates, options, hits, t);
+        verify(view, query, candidates, options, hits, t);
         lap(clock, t.verify);
         const bool confirmed = std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) {
             return h.match && h.pdq_distance <= options_.early_exit_pdq_distance && h.inliers >= options_.early_exit_inliers;
@@ -148,7 +151,7 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
         ++taken;
     }
     lap(clock, t.votes);
-    verify(query, candidates, options, hits, t);
+    verify(view, query, candidates, options, hits, t);
     lap(clock, t.verify);
     std::sort(hits.begin(), hits.end(), best_first);
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);

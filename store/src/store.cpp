@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-#include "neardup/engine/regions.hpp"
+#include "neardup/engine/hamming.hpp"
 #include "neardup/engine/signature_codec.hpp"
 #include "directory_lock.hpp"
 #include "durable_file.hpp"
@@ -107,37 +107,83 @@ void Store::require_writable(const char* what) const {
     if (options_.mode == OpenMode::read_only) throw StoreError(std::string("cannot ") + what + ": the index " + dir_.string() + " is opened read-only");
 }
 
-std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::int64_t last_id, bool organise,
+std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::int64_t last_id, std::size_t expected_descriptors,
                                                     const std::stop_token& stop) const {
     struct Stopped {};
     auto segment = std::make_shared<Segment>(options_.descriptors);
     segment->first_id = after_id + 1;
     segment->last_id = last_id;
     try {
+        // Filed under the vocabulary from the first row (no flat copy of every descriptor on the way: a
+        // million references would need both in memory at once).
+        if (auto vocabulary = vocabulary_for(after_id, last_id, expected_descriptors, stop))
+            segment->descriptors.organise(std::move(vocabulary));
+        // Rows in batches, so that their descriptors are assigned to words in parallel.
+        std::vector<std::int64_t> ids;
+        std::vector<Signature> batch;
+        const auto flush = [&] {
+            std::vector<const LocalFeatures*> features;
+            for (const auto& b : batch) features.push_back(&b.features);
+            segment->descriptors.add_many(ids, features);
+            ids.clear();
+            batch.clear();
+        };
         catalog_->scan(after_id, last_id, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
             if (stop.stop_requested()) throw Stopped{};
             if (!active) return;  // deleted before the build: nothing to find
-            const Signature signature = detail::decode_signature_or_throw(id, bytes);
+            Signature signature = detail::decode_signature_or_throw(id, bytes);
             segment->pdq.add(id, signature.pdq.hash);
-            segment->descriptors.add(id, signature.features);
             ++segment->rows;
+            ids.push_back(id);
+            batch.push_back(std::move(signature));
+            if (batch.size() == 1024) flush();
         });
+        flush();
     } catch (const Stopped&) {
         return nullptr;
     }
-    if (organise)
-        if (auto vocabulary = vocabulary_for(segment->descriptors)) segment->descriptors.organise(std::move(vocabulary));
+    segment->pdq.seal();
     return segment;
 }
 
-std::shared_ptr<const Vocabulary> Store::vocabulary_for(const DescriptorIndex& segment) const {
+std::size_t Store::expected_descriptors(std::int64_t after_id, std::int64_t last_id) const {
+    return static_cast<std::size_t>(std::max<std::int64_t>(0, last_id - after_id)) * static_cast<std::size_t>(options_.descriptors.per_reference);
+}
+
+std::shared_ptr<const Vocabulary> Store::vocabulary_for(std::int64_t after_id, std::int64_t last_id, std::size_t expected_descriptors,
+                                                        const std::stop_token& stop) const {
     auto current = vocabulary_.load();
-    const std::size_t n = segment.size();
-    if (n < options_.descriptors.ivf_threshold || (current && current->groups() >= Vocabulary::groups_for(n))) return current;
+    const std::size_t groups = Vocabulary::groups_for(expected_descriptors);
+    if (expected_descriptors < options_.descriptors.ivf_threshold || (current && current->groups() >= groups)) return current;
+    // A sample of the rows' descriptors, evenly spread, as many as training uses.
     const auto started = std::chrono::steady_clock::now();
-    auto trained = std::make_shared<const Vocabulary>(segment.train_vocabulary());
-    spdlog::info("index {}: trained a vocabulary of {} visual words on {} descriptors in {:.1f} s", dir_.string(), trained->size(), n,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    const std::size_t wanted = groups * groups * 24;
+    const std::size_t stride = std::max<std::size_t>(1, expected_descriptors / wanted);
+    std::vector<std::uint8_t> sample;
+    std::size_t seen = 0;
+    struct Stopped {};
+    try {
+        catalog_->scan(after_id, last_id, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
+            if (stop.stop_requested()) throw Stopped{};
+            if (!active) return;
+            const Signature s = detail::decode_signature_or_throw(id, bytes);
+            if (descriptor_bytes(s.features.kind) != static_cast<int>(kBinaryDescriptorBytes)) return;
+            const std::size_t n = std::min<std::size_t>(s.features.size(), static_cast<std::size_t>(options_.descriptors.per_reference));
+            for (std::size_t i = 0; i < n; ++i, ++seen)
+                if (seen % stride == 0)
+                    sample.insert(sample.end(), s.features.descriptors.begin() + static_cast<std::ptrdiff_t>(i * kBinaryDescriptorBytes),
+                                  s.features.descriptors.begin() + static_cast<std::ptrdiff_t>((i + 1) * kBinaryDescriptorBytes));
+        });
+    } catch (const Stopped&) {
+        return current;
+    }
+    // The estimate may be high (deleted rows, photos with few keypoints): sized for what was seen.
+    const std::size_t n = sample.size() / kBinaryDescriptorBytes;
+    const std::size_t fitted = Vocabulary::groups_for(seen);
+    if (n == 0 || seen < options_.descriptors.ivf_threshold || (current && current->groups() >= fitted)) return current;
+    auto trained = std::make_shared<const Vocabulary>(Vocabulary::train(sample.data(), n, fitted, fitted));
+    spdlog::info("index {}: trained a vocabulary of {} visual words on {} of {} descriptors in {:.1f} s", dir_.string(), trained->size(), n,
+                 seen, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     // A concurrent build (the merger beside optimise) may have trained one too: the larger one stays.
     while (!(current && current->groups() >= trained->groups()) && !vocabulary_.compare_exchange_weak(current, trained)) {
     }
@@ -188,7 +234,7 @@ void Store::load_snapshot() {
                 } catch (const std::exception& e) {
                     spdlog::warn("index {}: segment of catalog rows {}..{} is damaged ({}); rebuilding it from the catalog", dir_.string(),
                                  files.first_id, files.last_id, e.what());
-                    segment = build_segment(files.first_id - 1, files.last_id, true);
+                    segment = build_segment(files.first_id - 1, files.last_id, expected_descriptors(files.first_id - 1, files.last_id));
                     ++rebuilt;
                 }
                 view->segments.push_back(std::move(segment));
@@ -210,7 +256,7 @@ void Store::load_snapshot() {
     const std::int64_t before = view->max_id;
     const std::int64_t last = catalog_->max_id();
     if (last > before) {
-        view->segments.push_back(build_segment(before, last, true));
+        view->segments.push_back(build_segment(before, last, expected_descriptors(before, last)));
         view->max_id = last;
     }
     auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
@@ -299,7 +345,9 @@ bool Store::merge_once(const std::stop_token& stop) {
     }
     if (run.empty() || stop.stop_requested()) return false;
     // Built from the catalog without any lock: writers go on adding to the open tail meanwhile.
-    const auto merged = build_segment(run.front()->first_id - 1, run.back()->last_id, true, stop);
+    std::size_t descriptors = 0;
+    for (const auto& s : run) descriptors += s->descriptors.size();
+    const auto merged = build_segment(run.front()->first_id - 1, run.back()->last_id, descriptors, stop);
     if (!merged) return false;  // stopped
     std::lock_guard writer(write_mutex_);
     const auto current = view_.load();
@@ -447,7 +495,7 @@ void Store::optimise() {
             return;
     }
     auto next = std::make_shared<IndexView>(*current);
-    next->segments = {build_segment(0, current->max_id, true)};
+    next->segments = {build_segment(0, current->max_id, current->descriptor_entries())};
     open_tail_ = nullptr;
     view_.store(std::move(next));
 }
@@ -509,10 +557,11 @@ std::int64_t Store::compact() {
     std::int64_t removed = 0;
     {
         std::lock_guard writer(write_mutex_);
+        const std::size_t descriptors = view_.load()->descriptor_entries();
         removed = catalog_->purge_inactive();
         auto next = std::make_shared<IndexView>();
         next->max_id = catalog_->max_id();
-        next->segments = {build_segment(0, next->max_id, true)};
+        next->segments = {build_segment(0, next->max_id, descriptors)};
         open_tail_ = nullptr;
         view_.store(std::move(next));
     }

@@ -17,6 +17,7 @@
 #include "neardup/store/pdq_index.hpp"
 #include "support/temp_dir.hpp"
 #include "hamming_scan.hpp"
+#include "hash_tables.hpp"
 
 using namespace neardup;
 using namespace neardup::store;
@@ -81,6 +82,66 @@ TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", 
         std::sort(want_d.begin(), want_d.end());
         CHECK(got_d == want_d);
     }
+}
+
+TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-force scan does", "[store][pdq_index][oracle]") {
+    std::mt19937_64 rng(47);
+    // Codes in families (a base and copies 0-70 bits off), as PDQ hashes of edited copies are, plus noise.
+    constexpr std::size_t kCodes = 40'000;
+    std::vector<std::uint8_t> codes;
+    std::vector<Hash256> bases;
+    for (std::size_t i = 0; i < kCodes; ++i) {
+        Hash256 h = i % 4 == 0 || bases.empty() ? random_hash(rng) : flip_bits(bases[rng() % bases.size()], static_cast<int>(rng() % 71), rng);
+        if (i % 4 == 0) bases.push_back(h);
+        for (int w = 0; w < 4; ++w)
+            for (int b = 0; b < 8; ++b) codes.push_back(static_cast<std::uint8_t>(h.words[w] >> (8 * b)));
+    }
+    PdqIndex index;
+    for (std::size_t i = 0; i < kCodes; ++i) {
+        Hash256 h;
+        for (int w = 0; w < 4; ++w) {
+            h.words[w] = 0;
+            for (int b = 0; b < 8; ++b) h.words[w] |= std::uint64_t{codes[i * 32 + w * 8 + b]} << (8 * b);
+        }
+        index.add(static_cast<std::int64_t>(i) + 1, h);
+    }
+    const PdqIndex exact = index.clone();
+    index.seal();
+    REQUIRE(index.sealed_with_tables());
+    REQUIRE_FALSE(exact.sealed_with_tables());
+    constexpr int k = 8;
+    for (int trial = 0; trial < 60; ++trial) {
+        const Hash256 q = flip_bits(bases[rng() % bases.size()], static_cast<int>(rng() % 40), rng);
+        const auto got = index.search(std::vector<Hash256>{q}, k);
+        const auto want = exact.search(std::vector<Hash256>{q}, k);
+        // Every neighbour within 47 bits of the exact k nearest is among the tables' answer at its distance,
+        // and the tables never report a distance that is not the true one.
+        std::map<std::int64_t, int> got_map;
+        for (const auto& n : got) got_map[n.id] = n.distance;
+        for (const auto& n : want) {
+            if (n.distance > detail::HashTables::kExactRadius) continue;
+            INFO("trial " << trial << " id " << n.id << " distance " << n.distance);
+            REQUIRE(got_map.contains(n.id));
+            CHECK(got_map[n.id] == n.distance);
+        }
+        for (const auto& n : got) {
+            Hash256 h;
+            for (int w = 0; w < 4; ++w) {
+                h.words[w] = 0;
+                for (int b = 0; b < 8; ++b) h.words[w] |= std::uint64_t{codes[(n.id - 1) * 32 + w * 8 + b]} << (8 * b);
+            }
+            CHECK(hamming_distance(q, h) == n.distance);
+        }
+        CHECK(got_map.size() == got.size());  // each id once
+    }
+    // An add drops the tables (the index is no longer complete).
+    index.add(kCodes + 1, random_hash(rng));
+    CHECK_FALSE(index.sealed_with_tables());
+    // Below kTableRows, seal keeps the exact scan.
+    PdqIndex small;
+    small.add(1, random_hash(rng));
+    small.seal();
+    CHECK_FALSE(small.sealed_with_tables());
 }
 
 TEST_CASE("an inverted file puts each descriptor in its nearest list: one probe finds it", "[store][descriptor_index]") {

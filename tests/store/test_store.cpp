@@ -379,6 +379,89 @@ TEST_CASE("a search holds its view: each sees all of a write or none of it, and 
         CHECK(std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.key == "pair" + std::to_string(p) + "-b"; }));
 }
 
+TEST_CASE("segments filed under a trained vocabulary find the copies and reload with it from a snapshot", "[store][vocabulary][durability]") {
+    test::TempDir dir;
+    StoreOptions options;
+    options.descriptors.ivf_threshold = 256;  // the sample photos' ~1000 descriptors train a vocabulary
+    options.tail_rows = 2;
+    options.merge_fanout = 2;
+    const cv::Mat dome = photo("dome.jpg"), coffee = photo("coffee.jpg"), pot = photo("pot-holder.jpg");
+    const std::vector<std::pair<std::vector<std::uint8_t>, std::string>> queries = {
+        {jpeg(test::crop_center(dome, 0.7), 60), "dome"},
+        {jpeg(test::mirror(coffee), 60), "coffee"},
+        {jpeg(test::price_overlay(pot), 60), "pot-holder"},
+        {jpeg(test::rotate_90(coffee), 60), "coffee"},
+    };
+    std::vector<std::vector<SearchHit>> before;
+    std::size_t words = 0;
+    {
+        Store store(dir.path(), options);
+        index_samples(store);
+        REQUIRE(store.wait_until_merged(std::chrono::seconds(60)));
+        store.optimise();
+        words = store.stats().vocabulary_words;
+        CHECK(words == 256u);  // 16 groups of 16: Vocabulary::groups_for of ~1000 descriptors
+        // Adds after the vocabulary are filed under it too (a new open tail).
+        REQUIRE(store.add("slide-3", test::read_bytes(test::sample_photo("slide-3.jpg"))).ok());
+        for (const auto& [bytes, key] : queries) {
+            before.push_back(store.search(bytes).value());
+            INFO(key);
+            REQUIRE(!before.back().empty());
+            CHECK(before.back().front().key == key);
+            CHECK(before.back().front().match);
+        }
+        store.save_snapshot();
+    }
+    std::ifstream manifest(dir.path() / "snapshot.json");
+    const std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
+    CHECK(text.find("\"vocabulary_groups\": 16") != std::string::npos);
+    StoreOptions read = options;
+    read.mode = OpenMode::read_only;
+    Store reopened(dir.path(), read);
+    CHECK(reopened.stats().loaded_from_snapshot);
+    CHECK(reopened.stats().snapshot_problem.empty());
+    CHECK(reopened.stats().vocabulary_words == words);
+    for (std::size_t i = 0; i < queries.size(); ++i) check_same_hits(reopened.search(queries[i].first).value(), before[i]);
+    CHECK(reopened.check().healthy());
+}
+
+TEST_CASE("the early exit for near-exact copies returns the full search's best hit", "[store][matcher][early_exit]") {
+    test::TempDir dir;
+    Store store(dir.path());
+    index_samples(store);
+    StoreOptions full_options;
+    full_options.mode = OpenMode::read_only;
+    full_options.early_exit_pdq_distance = -1;
+    const Store full(dir.path(), full_options);
+    // Exact copies, re-encodes and small rescales of every indexed photo (the early exit's cases), and
+    // edits it must leave to the full search.
+    int early = 0;
+    for (const auto& name : kIndexed) {
+        const cv::Mat img = photo(name);
+        cv::Mat half;
+        cv::resize(img, half, {}, 0.5, 0.5, cv::INTER_AREA);
+        for (const auto& bytes : {test::read_bytes(test::sample_photo(name)), jpeg(img, 50), jpeg(half, 80), jpeg(test::crop_center(img, 0.7)),
+                                  jpeg(test::mirror(img))}) {
+            SearchTrace trace, full_trace;
+            const auto got = store.search(bytes, {}, &trace).value();
+            const auto want = full.search(bytes, {}, &full_trace).value();
+            INFO(name << " early exit " << trace.early_exit);
+            CHECK_FALSE(full_trace.early_exit);
+            REQUIRE(!want.empty());
+            REQUIRE(!got.empty());
+            CHECK(got.front().key == want.front().key);
+            CHECK(got.front().score == Approx(want.front().score));
+            CHECK(got.front().match == want.front().match);
+            if (trace.early_exit) {
+                ++early;
+                CHECK(trace.votes == 0.0);  // the descriptor search did not run
+                CHECK(trace.regions_searched == 0);
+            }
+        }
+    }
+    CHECK(early >= static_cast<int>(kIndexed.size()));  // at least every exact copy ended early
+}
+
 TEST_CASE("an unusable index directory is a StoreError", "[store][bad_input]") {
     test::TempDir dir;
     std::filesystem::create_directories(dir / "db");

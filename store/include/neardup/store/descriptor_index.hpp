@@ -81,6 +81,8 @@ public:
 
     // Only binary 32-byte descriptors (ORB) are indexed; other kinds are ignored (PDQ candidates only).
     void add(std::int64_t id, const LocalFeatures& features);
+    // The same for many references, their descriptors assigned to words in parallel.
+    void add_many(const std::vector<std::int64_t>& ids, const std::vector<const LocalFeatures*>& features);
     std::size_t size() const;  // descriptors
     // Descriptors indexed per reference id (for consistency checks).
     std::unordered_map<std::int64_t, int> per_reference_counts() const;

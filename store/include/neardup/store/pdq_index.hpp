@@ -16,6 +16,10 @@ struct IOWriter;
 
 namespace neardup::store {
 
+namespace detail {
+class HashTables;
+}
+
 struct HashNeighbour {
     std::int64_t id;
     int distance;
@@ -30,11 +34,18 @@ public:
     PdqIndex& operator=(PdqIndex&&) noexcept;
 
     void add(std::int64_t id, const Hash256& hash);
+    // Declares the index complete (a closed segment): from kTableRows hashes on, searches go through
+    // multi-index hash tables (hash_tables.hpp), exact up to 47 bits and nearly flat in the size, instead
+    // of scanning every hash. An add after it drops the tables.
+    void seal();
+    bool sealed_with_tables() const { return tables_ != nullptr; }
+    static constexpr std::size_t kTableRows = 32768;
     std::size_t size() const;
     // The ids indexed, in insertion order (for consistency checks).
     std::vector<std::int64_t> ids() const;
     PdqIndex clone() const;
     // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
+    // With tables (seal), the k nearest of those within 47 bits, and of farther ones those the tables meet.
     // `crowded` (when given) is set when some query hash's k-th neighbour lies within `crowd_distance`:
     // more references may be that near than k could return.
     std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr) const;
@@ -46,6 +57,7 @@ public:
 
 private:
     std::unique_ptr<faiss::IndexBinary> index_;
+    std::shared_ptr<const detail::HashTables> tables_;  // null: exact scan
 };
 
 }  // namespace neardup::store

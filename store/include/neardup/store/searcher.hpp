@@ -70,9 +70,9 @@ public:
                                   SearchTrace* trace = nullptr) const;
 
 private:
-    // Verifies `candidates` in order, skipping ids already in `hits`.
-    void verify(const QuerySignature& query, const std::vector<std::int64_t>& candidates, const SearchOptions& options,
-                std::vector<SearchHit>& hits, SearchTrace& trace) const;
+    // Verifies `candidates` in order, skipping ids already in `hits` and those inactive in `view`.
+    void verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
+                const SearchOptions& options, std::vector<SearchHit>& hits, SearchTrace& trace) const;
 
     const Catalog& catalog_;
     const SignatureExtractor& extractor_;

@@ -172,11 +172,17 @@ public:
     static constexpr std::uintmax_t kQuickCheckBytes = 64u << 20;
 
 private:
-    // The vocabulary for an organised segment of n descriptors: the store's, or a new one trained on
-    // `segment` when the store has none yet or n outgrew it.
-    std::shared_ptr<const Vocabulary> vocabulary_for(const DescriptorIndex& segment) const;
-    // The segment of catalog rows after_id < id <= last_id; null when `stop` was requested first.
-    std::shared_ptr<const Segment> build_segment(std::int64_t after_id, std::int64_t last_id, bool organise,
+    // The vocabulary for a segment of the catalog rows after_id < id <= last_id, about
+    // `expected_descriptors` big: the store's, or, when it has none yet or the segment outgrew it
+    // (Vocabulary::groups_for), a larger one trained on a sample of those rows, which becomes the store's.
+    // Null below DescriptorIndexOptions::ivf_threshold while the store has none.
+    std::shared_ptr<const Vocabulary> vocabulary_for(std::int64_t after_id, std::int64_t last_id, std::size_t expected_descriptors,
+                                                     const std::stop_token& stop) const;
+    // Upper bound of the descriptors of catalog rows after_id < id <= last_id.
+    std::size_t expected_descriptors(std::int64_t after_id, std::int64_t last_id) const;
+    // The segment of catalog rows after_id < id <= last_id, its descriptors filed under vocabulary_for;
+    // null when `stop` was requested first.
+    std::shared_ptr<const Segment> build_segment(std::int64_t after_id, std::int64_t last_id, std::size_t expected_descriptors,
                                                  const std::stop_token& stop = {}) const;
     void load_snapshot();
     // Writers (holding write_mutex_): publish rows just made durable, and ids made inactive.

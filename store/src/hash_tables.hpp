@@ -1,0 +1,37 @@
+// Multi-index hashing (Norouzi, Punjani and Fleet, 2012) over 256-bit codes: the code is cut into 16
+// chunks of 16 bits, each chunk indexes a table, and a query looks up, in every table, each chunk value
+// within 2 bits of its own. Any code within 47 bits of the query has some chunk within 2 bits of the
+// query's (16 chunks x 3 bits > 47), so every such code is found; farther ones only when a chunk is near.
+// A lookup touches 16 x 137 buckets whatever the number of codes, and about n / 65536 codes per bucket:
+// at a million PDQ hashes, a few hundred thousand distances instead of a million per query hash.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "neardup/engine/hamming.hpp"
+
+namespace neardup::store::detail {
+
+class HashTables {
+public:
+    static constexpr int kChunks = 16;
+    static constexpr int kFlips = 2;
+    static constexpr int kExactRadius = kChunks * (kFlips + 1) - 1;  // 47: every code this near is found
+
+    // Tables over n codes of 32 bytes (rows 0..n-1); `codes` is not kept.
+    HashTables(const std::uint8_t* codes, std::size_t n);
+
+    // Offers to `nearest` the rows (as ids[row]) of every code that shares a chunk within kFlips bits with
+    // `query`, each once, with its full distance. `codes` and `ids` are those the tables were built over.
+    void search(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, NearestK& nearest) const;
+
+private:
+    // Per chunk, rows grouped by chunk value: rows_[c][offsets_[c][v] .. offsets_[c][v + 1]).
+    std::array<std::vector<std::uint32_t>, kChunks> offsets_;
+    std::array<std::vector<std::uint32_t>, kChunks> rows_;
+};
+
+}  // namespace neardup::store::detail
