@@ -1,7 +1,12 @@
-// Search latency and resident memory per reference at a given index size, with synthetic references
-// filling the index beyond the real ones (said so in the output).
+// Search latency per stage and resident memory per reference at a given index size, with synthetic
+// references filling the index beyond the real ones (said so in the output).
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
+//               [--compare none|early-exit|orientation-gate|regions] [--nprobe N]
+//
+// Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
+// own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
+// run of the same command opens it from its snapshot).
 //
 // Synthetic references come in two kinds. `real` (the default): each of their 256 ORB features is drawn
 // from a pool of features of real photos (up to 2048 per photo, every pyramid level, with their keypoint

@@ -11,8 +11,8 @@ std::uint16_t chunk(const std::uint8_t* code, int c) {
     return static_cast<std::uint16_t>(code[2 * c] | (code[2 * c + 1] << 8));
 }
 
-// The codes of `count` rows offered to `nearest`; a row already kept (met through another chunk) is
-// skipped. Compiled for POPCNT and for baseline x86-64, as engine/hamming.
+// `count` rows with their codes (in the same order) offered to `nearest`; a row already kept (met through
+// another chunk) is skipped. Compiled for POPCNT and for baseline x86-64, as engine/hamming.
 __attribute__((target_clones("popcnt", "default"))) void offer_rows(const std::uint8_t* query, const std::uint8_t* codes,
                                                                      const std::int64_t* ids, const std::uint32_t* rows,
                                                                      std::size_t count, NearestK& nearest) {
@@ -20,7 +20,7 @@ __attribute__((target_clones("popcnt", "default"))) void offer_rows(const std::u
     std::memcpy(q, query, 32);
     for (std::size_t i = 0; i < count; ++i) {
         std::uint64_t c[4];
-        std::memcpy(c, codes + static_cast<std::size_t>(rows[i]) * 32, 32);
+        std::memcpy(c, codes + i * 32, 32);
         const int d = __builtin_popcountll(q[0] ^ c[0]) + __builtin_popcountll(q[1] ^ c[1]) + __builtin_popcountll(q[2] ^ c[2]) +
                       __builtin_popcountll(q[3] ^ c[3]);
         if (d > nearest.worst()) continue;
@@ -41,18 +41,32 @@ HashTables::HashTables(const std::uint8_t* codes, std::size_t n) {
         for (std::size_t v = 1; v < offsets.size(); ++v) offsets[v] += offsets[v - 1];
         auto& rows = rows_[c];
         rows.resize(n);
+        auto& copies = codes_[c];
+        copies.resize(n * 32);
         std::vector<std::uint32_t> next(offsets.begin(), offsets.end() - 1);
-        for (std::size_t r = 0; r < n; ++r) rows[next[chunk(codes + r * 32, c)]++] = static_cast<std::uint32_t>(r);
+        for (std::size_t r = 0; r < n; ++r) {
+            const std::uint32_t at = next[chunk(codes + r * 32, c)]++;
+            rows[at] = static_cast<std::uint32_t>(r);
+            std::memcpy(copies.data() + static_cast<std::size_t>(at) * 32, codes + r * 32, 32);
+        }
     }
 }
 
-void HashTables::search(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, NearestK& nearest) const {
+std::size_t HashTables::bytes() const {
+    std::size_t b = 0;
+    for (int c = 0; c < kChunks; ++c) b += offsets_[c].size() * 4 + rows_[c].size() * 4 + codes_[c].size();
+    return b;
+}
+
+void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, NearestK& nearest) const {
     for (int c = 0; c < kChunks; ++c) {
         const std::uint16_t v = chunk(query, c);
         const auto& offsets = offsets_[c];
         const auto& rows = rows_[c];
+        const auto& codes = codes_[c];
         const auto bucket = [&](std::uint16_t value) {
-            offer_rows(query, codes, ids, rows.data() + offsets[value], offsets[value + 1] - offsets[value], nearest);
+            const std::uint32_t first = offsets[value];
+            offer_rows(query, codes.data() + static_cast<std::size_t>(first) * 32, ids, rows.data() + first, offsets[value + 1] - first, nearest);
         };
         bucket(v);
         for (int a = 0; a < 16; ++a) {

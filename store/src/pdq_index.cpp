@@ -75,10 +75,9 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     // core that the other search needs.
     if (tables_) {
         const auto& map = static_cast<const faiss::IndexBinaryIDMap&>(*index_);
-        const auto& flat = static_cast<const faiss::IndexBinaryFlat&>(*map.index);
         for (std::size_t q = 0; q < queries.size(); ++q) {
             NearestK nearest(kk, distances.data() + q * kk, labels.data() + q * kk);
-            tables_->search(codes.data() + q * 32, flat.xb.data(), map.id_map.data(), nearest);
+            tables_->search(codes.data() + q * 32, map.id_map.data(), nearest);
         }
     } else if (detail::fast_scan_supported(*index_))
         detail::fast_scan(*index_, static_cast<std::int64_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());

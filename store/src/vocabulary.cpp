@@ -41,13 +41,25 @@ std::vector<std::uint8_t> kmeans(const std::uint8_t* rows, std::size_t n, std::s
         for (std::size_t i = 0; i < k; ++i) std::copy_n(rows + std::min(i, n - 1) * kBytes, kBytes, out.data() + i * kBytes);
         return out;
     }
+    // At most 256 points per centre take part (FAISS would subsample to that anyway): chosen here, before
+    // the float copy, which would otherwise take 1 KiB per point of the whole sample.
+    constexpr std::size_t kMaxPointsPerCentre = 256;
+    std::vector<std::size_t> pick(n);
+    std::iota(pick.begin(), pick.end(), std::size_t{0});
+    if (n > k * kMaxPointsPerCentre) {
+        std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
+        std::shuffle(pick.begin(), pick.end(), rng);
+        pick.resize(k * kMaxPointsPerCentre);
+        std::sort(pick.begin(), pick.end());
+        n = pick.size();
+    }
     std::vector<float> x(n * kBits);
-    for (std::size_t i = 0; i < n; ++i) faiss::binary_to_real(kBits, rows + i * kBytes, x.data() + i * kBits);
+    for (std::size_t i = 0; i < n; ++i) faiss::binary_to_real(kBits, rows + pick[i] * kBytes, x.data() + i * kBits);
     faiss::ClusteringParameters cp;
     cp.niter = 8;  // binary centres settle in few iterations; training dominates the first bulk build otherwise
     cp.seed = static_cast<int>(seed & 0x7fffffff);
     cp.min_points_per_centroid = 1;  // small groups are expected: no warning on stderr
-    cp.max_points_per_centroid = 256;
+    cp.max_points_per_centroid = static_cast<int>(kMaxPointsPerCentre);
     faiss::Clustering clustering(static_cast<int>(kBits), static_cast<int>(k), cp);
     faiss::IndexFlatL2 space(static_cast<faiss::Index::idx_t>(kBits));
     clustering.train(static_cast<faiss::Index::idx_t>(n), x.data(), space);
