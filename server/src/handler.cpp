@@ -365,6 +365,8 @@ Response Handler::metrics_text(const Request& request) const {
         gauges.push_back({"neardup_index_tombstones", "Deleted or replaced references awaiting compaction.", double(st.inactive)});
         gauges.push_back({"neardup_index_descriptors", "Local-feature descriptors in the index.", double(st.descriptor_entries)});
         gauges.push_back({"neardup_index_segments", "Index segments searched by each query.", double(st.segments)});
+        gauges.push_back({"neardup_index_vocabulary_words", "Visual words of the vocabulary new segments are filed under (0: none yet).",
+                          double(st.vocabulary_words)});
     }
     if (server_gauges)
         for (auto& g : server_gauges()) gauges.push_back(std::move(g));

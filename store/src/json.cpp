@@ -40,6 +40,7 @@ nlohmann::ordered_json to_json(const StoreStats& s) {
             {"inactive", s.inactive},
             {"pdq_entries", s.pdq_entries},
             {"descriptor_entries", s.descriptor_entries},
+            {"vocabulary_words", s.vocabulary_words},
             {"segments", s.segments},
             {"merges", s.merges},
             {"generation", s.generation},

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "neardup/engine/decode.hpp"
+#include "neardup/store/json.hpp"
 #include "neardup/store/store.hpp"
 #include "support/edits.hpp"
 #include "support/sample_photos.hpp"
@@ -401,6 +402,7 @@ TEST_CASE("segments filed under a trained vocabulary find the copies and reload 
         store.optimise();
         words = store.stats().vocabulary_words;
         CHECK(words == 256u);  // 16 groups of 16: Vocabulary::groups_for of ~1000 descriptors
+        CHECK(to_json(store.stats())["vocabulary_words"] == 256);
         // Adds after the vocabulary are filed under it too (a new open tail).
         REQUIRE(store.add("slide-3", test::read_bytes(test::sample_photo("slide-3.jpg"))).ok());
         for (const auto& [bytes, key] : queries) {
