@@ -5,8 +5,8 @@
 #
 #   bash bench/bench-server.sh [--db DIR]... [--requests N] [--connections C] [--timeout S] [--soak S]
 #
-# Each --db is copied first (the adds must not change it). Default: bench-out/scale-10000 and
-# bench-out/scale-100000, the indexes `bench_scale` builds (real sample references plus synthetic ones:
+# Each --db is copied first (the adds must not change it). Default: bench-out/scale-real-10000 and
+# bench-out/scale-real-100000, the indexes `bench_scale` builds (real references plus synthetic ones:
 # build/dev/bench/bench_scale --size 10000 --queries bench-out/small/queries --references bench-out/small/references).
 # Queries: the JPEGs of bench-out/small/queries of 0.5 MP or more. Results: bench-out/server/.
 set -euo pipefail
@@ -27,7 +27,7 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-((${#dbs[@]})) || dbs=(bench-out/scale-10000 bench-out/scale-100000)
+((${#dbs[@]})) || dbs=(bench-out/scale-real-10000 bench-out/scale-real-100000)
 server=build/dev/server/neardup-server
 [[ -x $server ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: bash scripts/install-deps.sh" >&2; exit 1; }
