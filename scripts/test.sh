@@ -48,22 +48,39 @@ step() {  # a timed step inside a part; returns the command's status
   return $rc
 }
 
+# Fails when a test program registered no tests: a program that crashes when CTest lists it (a sanitizer
+# runtime that cannot start, say) would otherwise drop out of the suite without a word.
+require_tests() {
+  local dir=$1 prefix listed
+  shift
+  listed=$(ctest --test-dir "$dir" -N)
+  for prefix in "$@"; do
+    if ! grep -q "Test *#[0-9]*: $prefix:" <<<"$listed"; then
+      echo "test.sh: $dir lists no '$prefix:' tests (its test program failed to list them; run it with --list-tests)" >&2
+      return 1
+    fi
+  done
+}
+
 # Parts run as `run_part ... || ...`, where errexit does not apply: each chains its steps with &&.
 part_dev() {
   step "dev build (-Werror)" bash scripts/build.sh -DNEARDUP_WERROR=ON &&
-    step "dev suite" ctest --test-dir build/dev --output-on-failure -j "$jobs"
+    require_tests build/dev engine store server indexer &&
+    step "dev suite" ctest --no-tests=error --test-dir build/dev --output-on-failure -j "$jobs"
 }
 part_asan() {
   step "asan configure" cmake --preset asan >/dev/null &&
     step "asan build" cmake --build build/asan -j "$jobs" &&
-    step "asan suite" ctest --test-dir build/asan --output-on-failure -j "$jobs"
+    require_tests build/asan engine store server indexer &&
+    step "asan suite" ctest --no-tests=error --test-dir build/asan --output-on-failure -j "$jobs"
 }
 # OMP_NUM_THREADS=1: FAISS's OpenMP regions run on the calling thread, since TSan cannot see libgomp's barriers
 # (tests/sanitizers/tsan.supp says more). Our own threads (oneTBB, the server's) are all still there.
 part_tsan() {
   step "tsan configure" cmake --preset tsan >/dev/null &&
     step "tsan build" cmake --build build/tsan -j "$jobs" --target test_store test_server &&
-    step "tsan suite" env OMP_NUM_THREADS=1 ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(store|server)'
+    require_tests build/tsan store server &&
+    step "tsan suite" env OMP_NUM_THREADS=1 ctest --no-tests=error --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(store|server)'
 }
 part_fuzz() {
   step "fuzz configure" cmake --preset fuzz >/dev/null &&

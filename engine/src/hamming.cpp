@@ -1,4 +1,5 @@
 #include "neardup/engine/hamming.hpp"
+#include "neardup/engine/popcnt_clones.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -6,14 +7,6 @@
 
 namespace neardup {
 namespace {
-
-// Not under TSan: the loader runs the clones' resolver before TSan's runtime is set up, and TSan's instrumentation
-// of the resolver crashes every program at start.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
-#define NEARDUP_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
-#define NEARDUP_POPCNT_CLONES
-#endif
 
 // Inlined into each clone, so each gets its own popcount instructions.
 inline __attribute__((always_inline)) int distance32(const std::uint8_t* a, const std::uint8_t* b) {

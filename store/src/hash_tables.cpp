@@ -1,5 +1,7 @@
 #include "hash_tables.hpp"
 
+#include "neardup/engine/popcnt_clones.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -13,7 +15,7 @@ std::uint16_t chunk(const std::uint8_t* code, int c) {
 
 // `count` rows with their codes (in the same order) offered to `nearest`; a row already kept (met through
 // another chunk) is skipped. Compiled for POPCNT and for baseline x86-64, as engine/hamming.
-__attribute__((target_clones("popcnt", "default"))) void offer_rows(const std::uint8_t* query, const std::uint8_t* codes,
+NEARDUP_POPCNT_CLONES void offer_rows(const std::uint8_t* query, const std::uint8_t* codes,
                                                                      const std::int64_t* ids, const std::uint32_t* rows,
                                                                      std::size_t count, NearestK& nearest) {
     std::uint64_t q[4];
