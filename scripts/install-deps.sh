@@ -10,7 +10,7 @@ packages=(
   libtbb-dev
   libboost-dev libboost-system-dev
   catch2
-  nlohmann-json3-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
+  nlohmann-json3-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcsv-dev
   # the fuzz preset: clang++ and its runtimes (ASan, UBSan, libFuzzer), for scripts/fuzz.sh and CI's smoke run
   clang libclang-rt-14-dev
   # the quick start's HTTP calls and the server load benchmark (bench/bench-server.sh)

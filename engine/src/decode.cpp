@@ -36,7 +36,7 @@ int jpeg_reduced_flag(int denominator) {
 
 }  // namespace
 
-cv::Mat to_canonical_bgr(const cv::Mat& image) {
+cv::Mat to_canonical_bgr(const cv::Mat& image, bool composite_alpha) {
     cv::Mat img8;
     switch (image.depth()) {
         case CV_8U: img8 = image; break;
@@ -50,6 +50,8 @@ cv::Mat to_canonical_bgr(const cv::Mat& image) {
         cv::cvtColor(img8, bgr, cv::COLOR_GRAY2BGR);
     } else if (img8.channels() == 3) {
         bgr = img8;
+    } else if (img8.channels() == 4 && !composite_alpha) {
+        cv::cvtColor(img8, bgr, cv::COLOR_BGRA2BGR);
     } else if (img8.channels() == 4) {
         // Composite onto white: cut-out product shots are transparent around the object, and a listing shows them on white.
         bgr.create(img8.size(), CV_8UC3);
@@ -96,11 +98,11 @@ Result<DecodedImage> decode_image(std::span<const std::uint8_t> bytes, const Dec
             if (options.min_long_side > 0) {
                 while (denominator < 8 && long_side / (denominator * 2) >= options.min_long_side) denominator *= 2;
             }
-            raw = cv::imdecode(buffer, jpeg_reduced_flag(denominator));
+            raw = cv::imdecode(buffer, jpeg_reduced_flag(denominator) | (options.apply_orientation ? 0 : cv::IMREAD_IGNORE_ORIENTATION));
             out.scale_denominator = denominator;
         } else {
             raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);  // keeps alpha and 16-bit depth for to_canonical_bgr
-            if (!raw.empty()) raw = apply_orientation(raw, h.orientation);
+            if (!raw.empty() && options.apply_orientation) raw = apply_orientation(raw, h.orientation);
         }
     } catch (const cv::Exception& e) {
         return make_error(ErrorCode::decode_failed, std::string(to_string(h.format)) + " decoder failed: " + e.what());
@@ -110,7 +112,7 @@ Result<DecodedImage> decode_image(std::span<const std::uint8_t> bytes, const Dec
                                                         std::to_string(bytes.size()) + " bytes, corrupt or cut short)");
     }
     if (raw.channels() == 2) return make_error(ErrorCode::decode_failed, "two-channel images are not supported");
-    out.bgr = to_canonical_bgr(raw);
+    out.bgr = to_canonical_bgr(raw, options.composite_alpha);
     const bool swapped = (h.width > h.height) != (out.bgr.cols > out.bgr.rows) && h.width != h.height;
     out.width = swapped ? h.height : h.width;
     out.height = swapped ? h.width : h.height;

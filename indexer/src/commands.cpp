@@ -3,14 +3,18 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
+#include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>
 
+#include "neardup/engine/pdq_exchange.hpp"
 #include "neardup/engine/signature_codec.hpp"
 #include "neardup/indexer/fingerprint_job.hpp"
+#include "neardup/indexer/hash_list.hpp"
 #include "neardup/indexer/image_files.hpp"
 #include "neardup/indexer/index_job.hpp"
 #include "neardup/indexer/progress.hpp"
@@ -115,6 +119,155 @@ int run_fingerprint(const FingerprintArgs& args) {
     spdlog::info("fingerprinted {} of {} files in {:.2f} s ({:.1f} files/s), {} failed", done - failed, done,
                  progress.seconds(), done / std::max(progress.seconds(), 1e-9), failed);
     return failed + list.missing.size() > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_hash(const HashArgs& args) {
+    const auto convention = parse_pdq_convention(args.convention);
+    const auto list = indexer::collect_image_files(args.paths);
+    for (const auto& m : list.missing) spdlog::error("no such file or directory: {}", m);
+    if (!convention || list.files.empty()) {
+        if (list.files.empty()) spdlog::error("no image files found in the given paths");
+        return kExitUsage;
+    }
+    DecodeOptions limits;
+    limits.max_pixels = args.max_pixels;
+    std::vector<Result<PdqHash>> hashes(list.files.size(), Error{ErrorCode::io_error, ""});
+    tbb::parallel_for(std::size_t{0}, list.files.size(), [&](std::size_t i) {
+        auto bytes = indexer::read_file(list.files[i], 64ull << 20);
+        hashes[i] = bytes ? exchange_pdq(bytes.value(), *convention, limits) : Result<PdqHash>(bytes.error());
+    });
+    std::size_t failed = list.missing.size();
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        if (!hashes[i]) {
+            ++failed;
+            spdlog::error("{}: {}", list.files[i].string(), hashes[i].error().message);
+            continue;
+        }
+        // The reference hashers' own line: hash,quality,path.
+        std::cout << hashes[i].value().hash.to_hex() << ',' << hashes[i].value().quality << ',' << list.files[i].string() << '\n';
+    }
+    std::cout.flush();
+    return failed > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_export(const ExportArgs& args) {
+    const auto format = indexer::parse_hash_list_format(args.format);
+    std::optional<PdqConvention> convention;
+    if (!args.convention.empty()) convention = parse_pdq_convention(args.convention);
+    store::Labels wanted;
+    try {
+        wanted = parse_labels(args.labels);
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
+    }
+    if (!format || (!args.convention.empty() && !convention)) return kExitUsage;  // CLI11 checks the names first
+    const store::Store store(args.db, read_only());
+    std::vector<indexer::HashListEntry> entries;
+    std::size_t failed = 0;
+    store.for_each_active([&](const store::CatalogEntry& entry, const Signature& signature) {
+        for (const auto& [name, value] : wanted)
+            if (auto it = entry.labels.find(name); it == entry.labels.end() || it->second != value) return;
+        indexer::HashListEntry e{entry.key, signature.pdq, entry.labels};
+        if (convention && !entry.hash_only()) {
+            // The exchange hash of the very bytes that were indexed: the source file, if it is still the same.
+            auto bytes = entry.source.empty() ? Result<std::vector<std::uint8_t>>(make_error(ErrorCode::io_error, "no source file recorded (added over HTTP)"))
+                                              : indexer::read_file(entry.source, 64ull << 20);
+            Result<PdqHash> exact = Error{ErrorCode::io_error, ""};
+            if (bytes && store::sha256_of(bytes.value()) != entry.sha256)
+                exact = make_error(ErrorCode::io_error, "source file " + entry.source + " changed since it was indexed");
+            else if (bytes)
+                exact = exchange_pdq(bytes.value(), *convention);
+            else
+                exact = bytes.error();
+            if (!exact) {
+                ++failed;
+                spdlog::error("{}: cannot hash under the {} convention: {}", entry.key, args.convention, exact.error().message);
+                return;
+            }
+            e.pdq = exact.value();
+        }
+        entries.push_back(std::move(e));
+    });
+    std::ofstream file;
+    if (!args.output.empty()) {
+        file.open(args.output, std::ios::binary | std::ios::trunc);
+        if (!file) {
+            spdlog::error("cannot write {}", args.output);
+            return kExitFailure;
+        }
+    }
+    std::ostream& out = args.output.empty() ? std::cout : file;
+    indexer::write_hash_list(out, *format, entries);
+    out.flush();
+    if (!out) {
+        spdlog::error("writing the hash list failed{}", args.output.empty() ? "" : " (" + args.output + ")");
+        return kExitFailure;
+    }
+    spdlog::info("exported {} hashes ({}){}", entries.size(), convention ? "the " + args.convention + " convention, from the source files" : "the catalog's",
+                 failed ? fmt::format("; {} references failed", failed) : "");
+    return failed > 0 ? kExitSomeFailed : kExitOk;
+}
+
+int run_import(const ImportArgs& args) {
+    const auto format = indexer::parse_hash_list_format(args.format);
+    store::Labels extra;
+    try {
+        extra = parse_labels(args.labels);
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
+    }
+    if (!format) return kExitUsage;
+    std::ifstream in(args.file, std::ios::binary);
+    if (!in) {
+        spdlog::error("cannot read {}", args.file);
+        return kExitFailure;
+    }
+    auto list = indexer::read_hash_list(in, *format);
+    for (const auto& p : list.problems) spdlog::error("{}:{}: {}", args.file, p.line, p.message);
+    store::StoreOptions options;
+    options.mode = store::OpenMode::create;
+    options.background_merges = false;  // one merge at the end
+    store::Store store(args.db, options);
+    std::size_t added = 0, replaced = 0, unchanged = 0, failed = list.problems.size();
+    std::vector<store::PreparedAdd> batch;
+    std::unordered_set<std::string> pending;  // keys in the batch: plan() sees only committed rows
+    const auto flush = [&] {
+        store.commit(std::move(batch));
+        batch.clear();
+        pending.clear();
+    };
+    for (auto& e : list.entries) {
+        for (const auto& [name, value] : extra) e.labels[name] = value;
+        if (pending.contains(e.key)) flush();  // the same key twice in the list: the second is planned against the first
+        pending.insert(e.key);
+        const auto status = store.plan(e.key, store::Store::hash_identity(e.pdq), args.replace);
+        if (status == store::AddStatus::unchanged) {
+            ++unchanged;
+            continue;
+        }
+        if (status == store::AddStatus::conflict) {
+            ++failed;
+            spdlog::error("{}: key already holds another reference (--replace to replace it)", e.key);
+            continue;
+        }
+        auto prepared = store.prepare_hash(e.key, e.pdq, e.labels, status == store::AddStatus::replaced);
+        if (!prepared) {
+            ++failed;
+            spdlog::error("{}: {}", e.key, prepared.error().message);
+            continue;
+        }
+        ++(status == store::AddStatus::replaced ? replaced : added);
+        batch.push_back(std::move(prepared).value());
+        if (batch.size() >= 1000) flush();
+    }
+    flush();
+    store.optimise();
+    store.save_snapshot();
+    spdlog::info("{} hashes imported, {} replaced, {} unchanged, {} failed; the index holds {} references", added, replaced,
+                 unchanged, failed, store.stats().active);
+    return failed > 0 ? kExitSomeFailed : kExitOk;
 }
 
 int run_index(const IndexArgs& args) {

@@ -38,7 +38,32 @@ struct QueryArgs {
     std::vector<std::string> labels;  // required labels, name=value
 };
 
+struct HashArgs {
+    std::vector<std::string> paths;
+    std::string convention = "neardup";
+    std::uint64_t max_pixels = 50'000'000;
+};
+
+struct ExportArgs {
+    std::string db;
+    std::string format = "pdq";
+    std::vector<std::string> labels;  // only references carrying these name=value labels
+    std::string convention;           // empty: the catalog's hashes; else recomputed from source files
+    std::string output;               // empty: standard output
+};
+
+struct ImportArgs {
+    std::string db;
+    std::string format = "pdq";
+    std::string file;
+    std::vector<std::string> labels;  // added to every imported hash
+    bool replace = false;
+};
+
 int run_fingerprint(const FingerprintArgs& args);
+int run_hash(const HashArgs& args);
+int run_export(const ExportArgs& args);
+int run_import(const ImportArgs& args);
 int run_index(const IndexArgs& args);
 int run_query(const QueryArgs& args);
 int run_delete(const std::string& db, const std::vector<std::string>& keys);

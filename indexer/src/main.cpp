@@ -1,4 +1,4 @@
-// The `neardup` command line: fingerprint, index, query, delete, compact, stats, check.
+// The `neardup` command line: fingerprint, index, query, delete, compact, stats, check, hash, export, import.
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -70,6 +70,37 @@ int main(int argc, char** argv) {
     check->add_option("--db", db, "index directory")->required();
     check->add_flag("--json", check_json, "the report as one JSON object");
 
+    HashArgs hs;
+    auto* hash = app.add_subcommand("hash", "print PDQ hashes of image files for exchange (hash,quality,path lines)");
+    hash->add_option("paths", hs.paths, "image files or directories (searched recursively)")->required();
+    hash->add_option("--convention", hs.convention,
+                     "neardup: the image as shown (EXIF orientation applied, alpha on white); threatexchange: the pixels "
+                     "as stored, as ThreatExchange's hashers read them")
+        ->check(CLI::IsMember({"neardup", "threatexchange"}))->capture_default_str();
+    hash->add_option("--max-pixels", hs.max_pixels, "refuse images with more pixels than this")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+
+    ExportArgs ex;
+    auto* exp = app.add_subcommand("export", "write the index's PDQ hashes as a hash list for partners");
+    exp->add_option("--db", ex.db, "index directory")->required();
+    exp->add_option("--format", ex.format, "pdq: one hex hash per line; csv: key,pdq,quality and label columns")
+        ->check(CLI::IsMember({"pdq", "csv"}))->capture_default_str();
+    exp->add_option("--label", ex.labels, "only references carrying this name=value label (repeatable)")->allow_extra_args(false);
+    exp->add_option("--convention", ex.convention,
+                    "recompute each image's hash from its source file under this convention (neardup or threatexchange) "
+                    "instead of writing the catalog's search hashes")
+        ->check(CLI::IsMember({"neardup", "threatexchange"}));
+    exp->add_option("--output", ex.output, "write here instead of standard output");
+
+    ImportArgs im;
+    auto* imp = app.add_subcommand("import", "add a partner's PDQ hash list as hash-only references (searchable by PDQ)");
+    imp->add_option("--db", im.db, "index directory (created if missing)")->required();
+    imp->add_option("--format", im.format, "pdq: one hex hash per line (key pdq-<hash>); csv: key,pdq[,quality] and label columns")
+        ->check(CLI::IsMember({"pdq", "csv"}))->capture_default_str();
+    imp->add_option("--label", im.labels, "name=value label for every imported hash (repeatable)")->allow_extra_args(false);
+    imp->add_flag("--replace", im.replace, "replace what a key already holds");
+    imp->add_option("file", im.file, "the hash list")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -86,6 +117,9 @@ int main(int argc, char** argv) {
         if (*compact) return run_compact(db);
         if (*stats) return run_stats(db);
         if (*check) return run_check(db, check_json);
+        if (*hash) return run_hash(hs);
+        if (*exp) return run_export(ex);
+        if (*imp) return run_import(im);
     } catch (const neardup::store::StoreError& e) {
         spdlog::critical("{}", e.what());
         return kExitFailure;

@@ -21,7 +21,7 @@ using json = nlohmann::ordered_json;
 
 constexpr std::string_view kImagesPrefix = "/v1/images/";
 
-enum class RouteId { healthz, readyz, metrics, openapi, stats, search, image, unmatched };
+enum class RouteId { healthz, readyz, metrics, openapi, stats, search, search_pdq, image, unmatched };
 
 struct Matched {
     RouteId id = RouteId::unmatched;
@@ -35,6 +35,7 @@ Matched match(const std::string& path) {
     if (path == "/openapi.json") return {RouteId::openapi};
     if (path == "/v1/stats") return {RouteId::stats};
     if (path == "/v1/search") return {RouteId::search};
+    if (path == "/v1/search/pdq") return {RouteId::search_pdq};
     if (path.starts_with(kImagesPrefix)) return {RouteId::image, path.substr(kImagesPrefix.size())};
     return {};
 }
@@ -47,6 +48,7 @@ const char* pattern(RouteId id) {
         case RouteId::openapi: return "/openapi.json";
         case RouteId::stats: return "/v1/stats";
         case RouteId::search: return "/v1/search";
+        case RouteId::search_pdq: return "/v1/search/pdq";
         case RouteId::image: return "/v1/images/{key}";
         case RouteId::unmatched: break;
     }
@@ -55,7 +57,8 @@ const char* pattern(RouteId id) {
 
 std::vector<http::verb> allowed(RouteId id) {
     switch (id) {
-        case RouteId::search: return {http::verb::post};
+        case RouteId::search:
+        case RouteId::search_pdq: return {http::verb::post};
         case RouteId::image: return {http::verb::get, http::verb::put, http::verb::delete_};
         case RouteId::unmatched: return {};
         default: return {http::verb::get};
@@ -103,6 +106,15 @@ void check_content_type(const RequestHeader& header) {
         return;
     throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
                    "Content-Type " + printable(type) + " is not accepted: send image/*, application/octet-stream or multipart/form-data");
+}
+
+// A JSON body (POST /v1/search/pdq).
+void check_json_content_type(const RequestHeader& header) {
+    const std::string_view type = media_type(sv(header[http::field::content_type]));
+    if (type.size() == 16 && iequals_prefix(type, "application/json")) return;
+    throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
+                   type.empty() ? std::string("no Content-Type: send the hashes as application/json")
+                                : "Content-Type " + printable(type) + " is not accepted: send application/json");
 }
 
 // The image bytes of an upload: the raw body, or the field 'image' of a form.
@@ -176,6 +188,13 @@ void check_transfer_encoding(const RequestHeader& header) {
                    "Transfer-Encoding '" + printable(sv(first->value())) + "' is not supported: send a Content-Length, or chunked alone");
 }
 
+// The body limit of a request: JSON hash searches are small; images may be large.
+std::size_t body_limit_for(const RequestHeader& header, const HandlerOptions& options) {
+    const std::string_view target = sv(header.target());
+    const auto path = percent_decode(target.substr(0, target.find('?')), false);
+    return path && match(*path).id == RouteId::search_pdq ? options.pdq_body_limit : options.body_limit;
+}
+
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 }  // namespace
@@ -197,7 +216,7 @@ Route Handler::route(const RequestHeader& header) const {
     const std::string_view target = sv(header.target());
     const auto path = percent_decode(target.substr(0, target.find('?')), false);
     const RouteId id = path ? match(*path).id : RouteId::unmatched;
-    const bool worker = id == RouteId::search || id == RouteId::image || id == RouteId::stats;
+    const bool worker = id == RouteId::search || id == RouteId::search_pdq || id == RouteId::image || id == RouteId::stats;
     return {pattern(id), worker};
 }
 
@@ -212,7 +231,7 @@ RequestTarget Handler::check(const RequestHeader& header) const {
         throw ApiError(http::status::method_not_allowed, "method_not_allowed",
                        std::string(sv(header.method_string())) + " is not allowed on " + pattern(m.id));
     const bool write = is_write(header.method());
-    if (write || (options_.reads_require_token && (m.id == RouteId::search || m.id == RouteId::image))) {
+    if (write || (options_.reads_require_token && (m.id == RouteId::search || m.id == RouteId::search_pdq || m.id == RouteId::image))) {
         if (!options_.token)
             throw ApiError(http::status::forbidden, "forbidden", "writes are disabled: the server was started without --token-file");
         const std::string_view auth = sv(header[http::field::authorization]);
@@ -225,17 +244,19 @@ RequestTarget Handler::check(const RequestHeader& header) const {
     }
     const bool upload = header.method() == http::verb::post || header.method() == http::verb::put;
     if (upload) {
+        const std::size_t limit = body_limit_for(header, options_);
         if (const std::string_view length = sv(header[http::field::content_length]); !length.empty()) {
             std::size_t n = 0;
             const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-            if (ec == std::errc::result_out_of_range || (ec == std::errc() && n > options_.body_limit))
+            if (ec == std::errc::result_out_of_range || (ec == std::errc() && n > limit))
                 throw ApiError(http::status::payload_too_large, "payload_too_large",
-                               "the body is over the limit of " + std::to_string(options_.body_limit) + " bytes");
+                               "the body is over the limit of " + std::to_string(limit) + " bytes");
         }
-        check_content_type(header);
+        if (m.id == RouteId::search_pdq) check_json_content_type(header);
+        else check_content_type(header);
     }
     if (m.id == RouteId::image) check_key(m.key);
-    if (m.id == RouteId::search || m.id == RouteId::image || m.id == RouteId::stats) store();  // 503 until ready
+    if (m.id == RouteId::search || m.id == RouteId::search_pdq || m.id == RouteId::image || m.id == RouteId::stats) store();  // 503 until ready
     return target;
 }
 
@@ -263,9 +284,9 @@ std::optional<Response> Handler::precheck(const RequestHeader& header) const {
 Response Handler::handle(const Request& request) const {
     try {
         const RequestTarget target = check(request);
-        if (request.body().size() > options_.body_limit)
+        if (const std::size_t limit = body_limit_for(request, options_); request.body().size() > limit)
             throw ApiError(http::status::payload_too_large, "payload_too_large",
-                           "the body is over the limit of " + std::to_string(options_.body_limit) + " bytes");
+                           "the body is over the limit of " + std::to_string(limit) + " bytes");
         return dispatch(request, target);
     } catch (const ApiError& e) {
         return refusal(e, request, request.keep_alive());  // the body was read: the connection can go on
@@ -301,6 +322,7 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
                                                     {"in_flight", metrics_.in_flight.load()}}, version, keep);
         }
         case RouteId::search: return search(request, target);
+        case RouteId::search_pdq: return search_pdq(request, target);
         case RouteId::image:
             if (request.method() == http::verb::put) return put_image(request, target, m.key);
             only_params(target, {});
@@ -331,6 +353,41 @@ Response Handler::search(const Request& request, const RequestTarget& target) co
     json matches = json::array();
     for (const auto& h : hits.value()) matches.push_back(store::to_json(h));
     return json_response(http::status::ok, {{"matches", matches}, {"took_ms", std::round(ms_since(start) * 100) / 100}},
+                         request.version(), request.keep_alive());
+}
+
+Response Handler::search_pdq(const Request& request, const RequestTarget& target) const {
+    const auto start = Clock::now();
+    only_params(target, {"top", "max_distance", "label"});
+    store::PdqSearchOptions options;
+    if (const auto top = target.get("top")) options.top = parse_int("top", *top, 1, std::min(options_.max_top, store::PdqSearchOptions::kMaxTop));
+    if (const auto d = target.get("max_distance")) options.max_distance = parse_int("max_distance", *d, 0, 256);
+    options.required_labels = parse_labels(target);
+    const json body = json::parse(request.body(), nullptr, false);
+    if (body.is_discarded()) throw bad_request("the body is not valid JSON");
+    if (!body.is_object() || !body.contains("hashes") || !body["hashes"].is_array())
+        throw bad_request("the body must be an object with an array 'hashes' of 64-hex-digit PDQ hashes");
+    const auto& given = body["hashes"];
+    if (given.empty()) throw bad_request("'hashes' is empty");
+    if (given.size() > options_.max_pdq_hashes)
+        throw bad_request("'hashes' holds " + std::to_string(given.size()) + " hashes; at most " + std::to_string(options_.max_pdq_hashes) + " per request");
+    for (const auto& [name, value] : body.items())
+        if (name != "hashes") throw bad_request("unknown field '" + printable(name) + "' (parameters go in the query string)");
+    std::vector<Hash256> hashes;
+    hashes.reserve(given.size());
+    for (std::size_t i = 0; i < given.size(); ++i) {
+        const auto hash = given[i].is_string() ? Hash256::from_hex(given[i].get_ref<const std::string&>()) : std::nullopt;
+        if (!hash) throw bad_request("hashes[" + std::to_string(i) + "] is not a PDQ hash (a string of 64 hex digits)");
+        hashes.push_back(*hash);
+    }
+    json results = json::array();
+    const store::Store& s = store();
+    for (const auto& h : hashes) {
+        json matches = json::array();
+        for (const auto& m : s.search_pdq(h, options)) matches.push_back(store::to_json(m));
+        results.push_back({{"hash", h.to_hex()}, {"matches", matches}});
+    }
+    return json_response(http::status::ok, {{"results", results}, {"took_ms", std::round(ms_since(start) * 100) / 100}},
                          request.version(), request.keep_alive());
 }
 

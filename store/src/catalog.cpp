@@ -277,6 +277,13 @@ void Catalog::scan(std::int64_t after_id, std::int64_t last_id,
     while (s.step()) fn(s.int64(0), s.text(1) == "active", s.blob(2));
 }
 
+void Catalog::scan_active(const std::function<void(const CatalogEntry&, std::span<const std::uint8_t>)>& fn) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, (std::string("SELECT ") + kEntryColumns + ", signature FROM images WHERE status = 'active' ORDER BY key").c_str());
+    while (s.step()) fn(read_entry(s), s.blob(9));
+}
+
 std::vector<std::int64_t> Catalog::inactive_ids() const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);

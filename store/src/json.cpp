@@ -11,7 +11,7 @@ namespace neardup::store {
 nlohmann::ordered_json to_json(const Error& e) { return {{"code", std::string(to_string(e.code))}, {"message", e.message}}; }
 
 nlohmann::ordered_json to_json(const SearchHit& h) {
-    return {{"key", h.key},
+    nlohmann::ordered_json out = {{"key", h.key},
             {"score", std::round(h.score * 1e6) / 1e6},
             {"match", h.match},
             {"labels", h.labels},
@@ -20,19 +20,27 @@ nlohmann::ordered_json to_json(const SearchHit& h) {
             {"mirrored", h.mirrored},
             {"region", {{"x", std::lround(h.region.x)}, {"y", std::lround(h.region.y)},
                         {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}}};
+    if (h.hash_only) out["hash_only"] = true;  // only then: a PDQ hash from a partner's list, no image or region
+    return out;
+}
+
+nlohmann::ordered_json to_json(const PdqMatch& m) {
+    return {{"key", m.key}, {"distance", m.distance}, {"quality", m.quality}, {"labels", m.labels}, {"hash_only", m.hash_only}};
 }
 
 nlohmann::ordered_json to_json(const CatalogEntry& e) {
     std::string sha;
     for (const auto b : e.sha256) sha += fmt::format("{:02x}", b);
     const auto added = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(e.added_at_ms));
-    return {{"key", e.key},
+    nlohmann::ordered_json out = {{"key", e.key},
             {"labels", e.labels},
             {"sha256", sha},
             {"width", e.width},
             {"height", e.height},
             {"added_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::floor<std::chrono::seconds>(added))},
             {"source", e.source}};
+    if (e.hash_only()) out["hash_only"] = true;
+    return out;
 }
 
 nlohmann::ordered_json to_json(const StoreStats& s) {

@@ -98,6 +98,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.pdq_distance = e.pdq_distance;
         h.mirrored = e.geometry.mirrored;
         h.region = e.geometry.reference_region;
+        h.hash_only = entry->hash_only();
         hits.push_back(std::move(h));
     }
 }
@@ -156,6 +157,34 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     std::sort(hits.begin(), hits.end(), best_first);
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
     return hits;
+}
+
+std::vector<PdqMatch> Searcher::search_pdq(const IndexView& view, const Hash256& hash, const PdqSearchOptions& options) const {
+    // Deleted references and label filters drop neighbours after the lookup: look further by as many.
+    const int top = std::clamp(options.top, 1, PdqSearchOptions::kMaxTop);
+    const int deleted = static_cast<int>(std::min<std::size_t>(view.inactive->size(), 20'000));
+    const int k = (options.required_labels.empty() ? top : 4 * top + 32) + deleted;
+    std::vector<PdqMatch> out;
+    std::vector<std::uint8_t> signature_bytes;
+    const Hash256 query[] = {hash};
+    for (const auto& n : view.pdq_search(query, k)) {
+        if (n.distance > options.max_distance) break;  // nearest first
+        auto entry = catalog_.find_by_id(n.id, &signature_bytes);
+        if (!entry || !has_labels(entry->labels, options.required_labels)) continue;
+        PdqMatch m;
+        m.id = n.id;
+        m.key = std::move(entry->key);
+        m.labels = std::move(entry->labels);
+        m.distance = n.distance;
+        m.quality = detail::decode_signature_or_throw(n.id, signature_bytes).pdq.quality;
+        m.hash_only = entry->hash_only();
+        out.push_back(std::move(m));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const PdqMatch& a, const PdqMatch& b) {
+        return a.distance != b.distance ? a.distance < b.distance : a.key < b.key;
+    });
+    if (out.size() > static_cast<std::size_t>(top)) out.resize(top);
+    return out;
 }
 
 }  // namespace neardup::store

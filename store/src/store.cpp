@@ -412,6 +412,25 @@ Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::
     return p;
 }
 
+Sha256 Store::hash_identity(const PdqHash& pdq) {
+    const std::string hex = pdq.hash.to_hex();  // a fixed, endian-free byte form of the hash
+    return sha256_of(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(hex.data()), hex.size()));
+}
+
+Result<PreparedAdd> Store::prepare_hash(const std::string& key, const PdqHash& pdq, const Labels& labels, bool replace,
+                                        std::string source) const {
+    if (const auto why = invalid_key_reason(key)) return make_error(ErrorCode::invalid_key, *why);
+    PreparedAdd p;
+    p.signature.pdq = pdq;  // width and height stay 0: hash-only
+    p.entry.key = key;
+    p.entry.labels = labels;
+    p.entry.sha256 = hash_identity(pdq);
+    p.entry.source = std::move(source);
+    p.entry.signature = serialize(p.signature);
+    p.entry.replace = replace;
+    return p;
+}
+
 std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
     if (adds.empty()) return {};
     require_writable("add references");
@@ -444,6 +463,17 @@ Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_
     one.push_back(std::move(prepared).value());
     commit(std::move(one));
     return status;
+}
+
+std::vector<PdqMatch> Store::search_pdq(const Hash256& hash, const PdqSearchOptions& options) const {
+    const auto view = view_.load();
+    return searcher_->search_pdq(*view, hash, options);
+}
+
+void Store::for_each_active(const std::function<void(const CatalogEntry&, const Signature&)>& fn) const {
+    catalog_->scan_active([&](const CatalogEntry& entry, std::span<const std::uint8_t> signature) {
+        fn(entry, detail::decode_signature_or_throw(entry.id, signature));
+    });
 }
 
 bool Store::remove(const std::string& key) {

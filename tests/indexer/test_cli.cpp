@@ -6,7 +6,9 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -295,4 +297,71 @@ TEST_CASE("an index on read-only storage answers queries, writes fail with a cle
     INFO(w.out);
     CHECK(w.status == 1);
     CHECK(w.out.find("Read-only file system") != std::string::npos);
+}
+
+TEST_CASE("hash lists: hash files, export from one index, import into another, the same keys found by hash", "[cli][hash_list]") {
+    neardup::test::TempDir dir;
+    const std::string a = (dir / "a").string(), b = (dir / "b").string();
+    std::filesystem::create_directories(dir / "in");
+    for (const char* name : {"coffee.jpg", "dome.jpg", "pot-holder.jpg"})
+        std::filesystem::copy_file(neardup::test::sample_photo(name), dir / "in" / name);
+    const auto partner_photo = std::filesystem::path(NEARDUP_FIXTURES_DIR) / "threatexchange" / "q0746.jpg";
+    std::filesystem::copy_file(partner_photo, dir / "in" / "q0746.jpg");
+    REQUIRE(run({"index", "--db", a, "--label", "brand=acme, inc.", (dir / "in").string()}).status == 0);
+
+    // `hash` prints what ThreatExchange's hasher prints for its own test image.
+    const auto hashed = run({"hash", "--convention", "threatexchange", partner_photo.string()});
+    CHECK(hashed.status == 0);
+    CHECK(hashed.out == "1049d96239e24d4dca2c55512b8bdb77425f4dbcf575a0a95555aaab5554aaaa,100," + partner_photo.string() + "\n");
+
+    // Export under a convention recomputes from the source files: the same hashes `hash` prints.
+    const auto exported = run({"export", "--db", a, "--format", "pdq", "--convention", "threatexchange"});
+    REQUIRE(exported.status == 0);
+    std::set<std::string> from_files;
+    std::istringstream lines(run({"hash", "--convention", "threatexchange", (dir / "in").string()}).out);
+    for (std::string line; std::getline(lines, line);) from_files.insert(line.substr(0, 64));
+    std::set<std::string> listed;
+    std::istringstream exported_lines(exported.out);
+    for (std::string line; std::getline(exported_lines, line);) listed.insert(line);
+    CHECK(listed == from_files);
+    CHECK(listed.contains("1049d96239e24d4dca2c55512b8bdb77425f4dbcf575a0a95555aaab5554aaaa"));
+
+    // CSV round trip: keys, labels (quoted: the value holds a comma) and the catalog's hashes.
+    REQUIRE(run({"export", "--db", a, "--format", "csv", "--output", (dir / "list.csv").string()}).status == 0);
+    REQUIRE(run({"import", "--db", b, "--format", "csv", "--label", "partner=p1", (dir / "list.csv").string()}).status == 0);
+    CHECK(run({"import", "--db", b, "--format", "csv", (dir / "list.csv").string()}).status == 0);  // again: unchanged
+    {
+        const neardup::store::Store source(a, [] { neardup::store::StoreOptions o; o.mode = neardup::store::OpenMode::read_only; return o; }());
+        const neardup::store::Store imported(b, [] { neardup::store::StoreOptions o; o.mode = neardup::store::OpenMode::read_only; return o; }());
+        CHECK(imported.stats().active == 4);
+        for (const char* key : {"coffee", "dome", "pot-holder", "q0746"}) {
+            INFO(key);
+            const auto signature = source.signature(key);
+            REQUIRE(signature);
+            const auto in_b = imported.search_pdq(signature->pdq.hash);
+            REQUIRE_FALSE(in_b.empty());
+            CHECK(in_b[0].key == key);
+            CHECK(in_b[0].distance == 0);
+            CHECK(in_b[0].hash_only);
+            CHECK(in_b[0].quality == signature->pdq.quality);
+            CHECK(in_b[0].labels == neardup::store::Labels{{"brand", "acme, inc."}, {"partner", "p1"}});
+            CHECK(source.search_pdq(signature->pdq.hash).at(0).key == key);
+        }
+    }
+    // A plain list with a bad line: the good lines are imported, the run exits 3; --label filters an export.
+    {
+        std::ofstream(dir / "list.txt") << "0007001f003f003f007f00ff00ff00ff01ff01ff01ff03ff03ff03ff03ff03ff\nnot-a-hash\n";
+    }
+    const auto partial = run({"import", "--db", b, "--format", "pdq", (dir / "list.txt").string()}, true);
+    CHECK(partial.status == 3);
+    CHECK(partial.out.find("list.txt:2: 'not-a-hash' is not a PDQ hash (64 hex digits)") != std::string::npos);
+    const auto plain = run({"export", "--db", b, "--format", "csv", "--label", "partner=p1"});
+    CHECK(std::count(plain.out.begin(), plain.out.end(), '\n') == 5);  // the header and the 4 CSV rows, not the plain one
+    CHECK(run({"export", "--db", b, "--format", "pdq"}).out.find("0007001f003f003f007f00ff00ff00ff01ff01ff01ff03ff03ff03ff03ff03ff\n") !=
+          std::string::npos);
+    // Hash-only references have no file to recompute from: exported as imported.
+    CHECK(run({"export", "--db", b, "--convention", "neardup"}).status == 0);
+    CHECK(run({"export", "--db", (dir / "none").string()}).status == 1);
+    CHECK(run({"export", "--db", a, "--format", "xml"}).status == 2);
+    CHECK(run({"import", "--db", b, (dir / "missing.txt").string()}).status == 1);
 }

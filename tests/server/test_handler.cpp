@@ -296,7 +296,7 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
         for (const auto& [method, op] : ops.items())
             if (method != "parameters") documented.insert(method + " " + path);
     // In an order where each call finds what it needs (the GET before the DELETE).
-    const std::vector<std::string> served = {"post /v1/search", "get /v1/images/{key}", "put /v1/images/{key}", "delete /v1/images/{key}",
+    const std::vector<std::string> served = {"post /v1/search", "post /v1/search/pdq", "get /v1/images/{key}", "put /v1/images/{key}", "delete /v1/images/{key}",
                                              "get /healthz", "get /readyz", "get /metrics", "get /v1/stats", "get /openapi.json"};
     CHECK(documented == std::set<std::string>(served.begin(), served.end()));
     for (const auto& route : served) {
@@ -339,6 +339,7 @@ TEST_CASE("bytes that are not UTF-8, NUL and malformed escapes are 400s on every
     const std::vector<Endpoint> routes = {{http::verb::get, "/healthz"},     {http::verb::get, "/readyz"},
                                        {http::verb::get, "/metrics"},     {http::verb::get, "/openapi.json"},
                                        {http::verb::get, "/v1/stats"},    {http::verb::post, "/v1/search"},
+                                       {http::verb::post, "/v1/search/pdq"},
                                        {http::verb::get, "/v1/images/k"}, {http::verb::put, "/v1/images/k"},
                                        {http::verb::delete_, "/v1/images/k"}};
     // In the query: refused before routing, the same on every route.
@@ -427,4 +428,69 @@ TEST_CASE("transfer codings other than chunked alone are 501 on the headers", "[
     chunked.set(http::field::transfer_encoding, "Chunked");
     CHECK_FALSE(f.handler.precheck(chunked.base()));
     CHECK(f.handler.handle(chunked).result() == http::status::ok);
+}
+
+TEST_CASE("search by PDQ hash answers each hash's references within the distance", "[server][handler][pdq]") {
+    Fixture f;
+    const std::string dome_hash = f.store.signature("dome")->pdq.hash.to_hex();
+    const std::string far_hash(64, '0');
+    const auto res = f.handler.handle(make(http::verb::post, "/v1/search/pdq",
+                                           json{{"hashes", {dome_hash, far_hash}}}.dump(), "application/json"));
+    REQUIRE(res.result() == http::status::ok);
+    const json body = body_of(res);
+    REQUIRE(body["results"].size() == 2);
+    CHECK(body["results"][0]["hash"] == dome_hash);
+    REQUIRE(body["results"][0]["matches"].size() == 1);
+    CHECK(body["results"][0]["matches"][0] ==
+          json{{"key", "dome"}, {"distance", 0}, {"quality", f.store.signature("dome")->pdq.quality}, {"labels", {{"brand", "acme"}}}, {"hash_only", false}});
+    CHECK(body["results"][1]["matches"].empty());
+    CHECK(body["took_ms"].is_number());
+    // Upper-case hex, a label filter, and a distance of 0 with one bit flipped.
+    std::string upper = dome_hash;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const auto labelled = f.handler.handle(make(http::verb::post, "/v1/search/pdq?label=brand:other", json{{"hashes", {upper}}}.dump(), "application/json"));
+    REQUIRE(labelled.result() == http::status::ok);
+    CHECK(body_of(labelled)["results"][0]["matches"].empty());
+    std::string one_off = dome_hash;
+    one_off[63] = "0123456789abcdef"[std::stoi(one_off.substr(63), nullptr, 16) ^ 1];  // one bit flipped
+    for (const auto& [query, found] : {std::pair{"?max_distance=0", false}, {"?max_distance=1", true}, {"?top=1", true}}) {
+        const auto r = f.handler.handle(make(http::verb::post, std::string("/v1/search/pdq") + query, json{{"hashes", {one_off}}}.dump(), "application/json"));
+        INFO(query);
+        REQUIRE(r.result() == http::status::ok);
+        CHECK(body_of(r)["results"][0]["matches"].size() == (found ? 1u : 0u));
+    }
+}
+
+TEST_CASE("search by PDQ hash refuses every malformed request with its code", "[server][handler][pdq][bad_input]") {
+    HandlerOptions options = Fixture::with_token();
+    options.max_pdq_hashes = 3;
+    Fixture f(options);
+    const std::string h(64, 'a');
+    const auto post = [&](const std::string& target, const std::string& body, const std::string& type = "application/json") {
+        return f.handler.handle(make(http::verb::post, target, body, type));
+    };
+    expect_error(post("/v1/search/pdq", json{{"hashes", {h}}}.dump(), "image/jpeg"), http::status::unsupported_media_type, "unsupported_media_type");
+    expect_error(post("/v1/search/pdq", "{\"hashes\": [", "application/json"), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", "[]"), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", json{{"hashes", json::array()}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", json{{"hashes", {h, h, h, h}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", json{{"hashes", {h, h.substr(1)}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", json{{"hashes", {h, 7}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", json{{"hashes", {h}}, {"top", 3}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq?max_distance=257", json{{"hashes", {h}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq?top=0", json{{"hashes", {h}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq?threshold=0.5", json{{"hashes", {h}}}.dump()), http::status::bad_request, "bad_request");
+    expect_error(post("/v1/search/pdq", std::string((1u << 20) + 1, ' ')), http::status::payload_too_large, "payload_too_large");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/search/pdq")), http::status::method_not_allowed, "method_not_allowed");
+    // The messages say what is wrong, and where.
+    const auto bad_hex = post("/v1/search/pdq", json{{"hashes", {h, h.substr(1)}}}.dump());
+    CHECK(body_of(bad_hex)["error"]["message"] == "hashes[1] is not a PDQ hash (a string of 64 hex digits)");
+    const auto too_many = post("/v1/search/pdq", json{{"hashes", {h, h, h, h}}}.dump());
+    CHECK(body_of(too_many)["error"]["message"] == "'hashes' holds 4 hashes; at most 3 per request");
+    // The size is refused on the headers alone, before the body is read.
+    Request big = make(http::verb::post, "/v1/search/pdq", "{}", "application/json");
+    big.set(http::field::content_length, std::to_string((1u << 20) + 1));
+    const auto early = f.handler.precheck(big.base());
+    REQUIRE(early);
+    expect_error(*early, http::status::payload_too_large, "payload_too_large");
 }

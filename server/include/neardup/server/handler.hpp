@@ -25,6 +25,9 @@ struct HandlerOptions {
     // Largest request body (the image, or the multipart form holding it).
     std::size_t body_limit = 20u << 20;
     int max_top = 1000;
+    // POST /v1/search/pdq: hashes per request, and the body's limit (JSON, far below body_limit).
+    std::size_t max_pdq_hashes = 1000;
+    std::size_t pdq_body_limit = 1u << 20;
 };
 
 struct Route {
@@ -60,6 +63,7 @@ private:
     Response refusal(const ApiError& error, const RequestHeader& header, bool keep_alive) const;
     Response dispatch(const Request& request, const RequestTarget& target) const;
     Response search(const Request& request, const RequestTarget& target) const;
+    Response search_pdq(const Request& request, const RequestTarget& target) const;
     Response put_image(const Request& request, const RequestTarget& target, const std::string& key) const;
     Response metrics_text(const Request& request) const;
     store::Store& store() const;

@@ -38,6 +38,10 @@ struct CatalogEntry {
     std::int64_t added_at_ms = 0;  // Unix time, milliseconds
     std::string source;            // where the image was read from (a path), for reviewers; may be empty
     bool active = true;            // false once deleted or replaced (kept until compaction)
+
+    // A reference known by its PDQ hash alone (imported from a partner's hash list): no image, no local
+    // features, width and height 0. Found by PDQ only.
+    bool hash_only() const { return width == 0 && height == 0; }
 };
 
 struct NewEntry {
@@ -77,6 +81,9 @@ public:
     // Calls fn for every row with after_id < id <= last_id, in id order (active and inactive, with the flag).
     void scan(std::int64_t after_id, std::int64_t last_id,
               const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const;
+    // Calls fn for every active row in key order, with its serialized signature. Holds one reader for the
+    // whole scan.
+    void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const;
     std::vector<std::int64_t> inactive_ids() const;
     std::int64_t max_id() const;
     std::int64_t active_count() const;

@@ -11,9 +11,13 @@ namespace neardup::store {
 
 // {"code": "truncated", "message": "..."}
 nlohmann::ordered_json to_json(const Error& error);
-// {"key", "score" (6 decimals), "match", "labels", "inliers", "pdq_distance", "mirrored", "region" {x,y,width,height}}
+// {"key", "score" (6 decimals), "match", "labels", "inliers", "pdq_distance", "mirrored", "region" {x,y,width,height}},
+// plus "hash_only": true for a reference that is a PDQ hash without an image
 nlohmann::ordered_json to_json(const SearchHit& hit);
-// {"key", "labels", "sha256" (hex), "width", "height", "added_at" (ISO 8601 UTC), "source"}
+// {"key", "distance", "quality", "labels", "hash_only"}
+nlohmann::ordered_json to_json(const PdqMatch& match);
+// {"key", "labels", "sha256" (hex), "width", "height", "added_at" (ISO 8601 UTC), "source"}, plus "hash_only": true
+// as for a SearchHit
 nlohmann::ordered_json to_json(const CatalogEntry& entry);
 nlohmann::ordered_json to_json(const StoreStats& stats);
 

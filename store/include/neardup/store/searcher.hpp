@@ -35,6 +35,25 @@ struct SearchHit {
     int pdq_distance = 256;
     bool mirrored = false;
     cv::Rect2f region;  // matched region in the reference, full-size pixels
+    bool hash_only = false;  // the reference is a PDQ hash without an image (CatalogEntry::hash_only)
+};
+
+// A search by PDQ hash alone (hash lists exchanged with partners): references within max_distance bits.
+struct PdqSearchOptions {
+    // The PDQ documentation's suggested match threshold: distances up to 31 of 256 bits.
+    int max_distance = 31;
+    int top = 10;               // at most this many matches per hash, nearest first (1..kMaxTop)
+    Labels required_labels;     // only references carrying all of these
+    static constexpr int kMaxTop = 1000;
+};
+
+struct PdqMatch {
+    std::int64_t id = 0;
+    std::string key;
+    Labels labels;
+    int distance = 0;
+    int quality = 0;  // the reference's PDQ quality
+    bool hash_only = false;
 };
 
 // Where one query's time went, in seconds per stage (wall clock, this thread), and what it did. Stages
@@ -68,6 +87,10 @@ public:
     // PDQ candidates' (an exact copy outscores whatever the votes could add).
     std::vector<SearchHit> search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
                                   SearchTrace* trace = nullptr) const;
+
+    // References whose PDQ hash lies within options.max_distance of `hash`, nearest first, then by key.
+    // Exact to 47 bits (PdqIndex::search). Only the hash as given: no dihedral variants.
+    std::vector<PdqMatch> search_pdq(const IndexView& view, const Hash256& hash, const PdqSearchOptions& options) const;
 
 private:
     // Verifies `candidates` in order, skipping ids already in `hits` and those inactive in `view`.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -127,6 +128,11 @@ public:
     // safe in parallel.
     Result<PreparedAdd> prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Sha256& sha,
                                 const Labels& labels, bool replace) const;
+    // A hash-only reference (CatalogEntry::hash_only): a PDQ hash from a partner's list, no image. Its
+    // identity for plan() is hash_identity(pdq). invalid_key for a key outside store/key.hpp's rule.
+    Result<PreparedAdd> prepare_hash(const std::string& key, const PdqHash& pdq, const Labels& labels, bool replace,
+                                     std::string source = {}) const;
+    static Sha256 hash_identity(const PdqHash& pdq);
     // Makes prepared references durable (one transaction) and searchable; returns their ids.
     std::vector<std::int64_t> commit(std::vector<PreparedAdd> adds);
     // Convenience for one image: plan, prepare, commit.
@@ -146,6 +152,11 @@ public:
                                         SearchTrace* trace = nullptr) const;
     // One query signature, no regions (Searcher::search over the current view).
     std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}, SearchTrace* trace = nullptr) const;
+
+    // References within options.max_distance of a PDQ hash (Searcher::search_pdq over the current view).
+    std::vector<PdqMatch> search_pdq(const Hash256& hash, const PdqSearchOptions& options = {}) const;
+    // Every active reference in key order, with its signature (export).
+    void for_each_active(const std::function<void(const CatalogEntry&, const Signature&)>& fn) const;
 
     // Merges every segment into one, organised for its size (inverted file past a threshold); call after bulk
     // adds.
