@@ -87,7 +87,7 @@ Fixture& fixture() {
 }
 
 const std::set<std::string> kPatterns = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/stats",
-                                         "/v1/search", "/v1/images/{key}", "unmatched"};
+                                         "/v1/search", "/v1/search/pdq", "/v1/images/{key}", "unmatched"};
 const std::set<unsigned> kStatuses = {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 501, 503};
 
 std::string describe(const neardup::server::Response& res) {

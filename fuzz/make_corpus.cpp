@@ -173,6 +173,8 @@ void http_requests() {
     write("handler", "put-bad-token", request("PUT /v1/images/k HTTP/1.1", {"Authorization: Bearer wrong", "Content-Type: image/png"}, image));
     write("handler", "get", request("GET /v1/images/gradient HTTP/1.1", {}));
     write("handler", "delete", request("DELETE /v1/images/checks HTTP/1.1", {auth}));
+    write("handler", "search-pdq", request("POST /v1/search/pdq?max_distance=31&top=3 HTTP/1.1", {"Content-Type: application/json"},
+                                           "{\"hashes\": [\"" + std::string(64, 'a') + "\", \"0123\"]}"));
     write("handler", "method", request("PATCH /v1/search HTTP/1.1", {}));
     write("handler", "expect", request("POST /v1/search HTTP/1.1", {"Expect: 100-continue", "Content-Type: text/plain"}, "x"));
     write("handler", "pipelined", request("GET /healthz HTTP/1.1", {}) + request("GET /readyz HTTP/1.1", {}));
