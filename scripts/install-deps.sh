@@ -13,6 +13,8 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcsv-dev
   # the fuzz preset: clang++ and its runtimes (ASan, UBSan, libFuzzer), for scripts/fuzz.sh and CI's smoke run
   clang libclang-rt-14-dev
+  # the package test: dpkg-shlibdeps (dpkg-dev) and systemd-analyze for the unit
+  dpkg-dev systemd
   # the quick start's HTTP calls and the server load benchmark (bench/bench-server.sh)
   curl wrk
   # sample photos for tests and the demo (real JPEGs under /usr/share/doc/<pkg>/examples)

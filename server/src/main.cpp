@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
     double body_limit_mib = 20;
     double bodies_in_flight_mib = double(server_options.max_body_bytes_in_flight) / (1 << 20);
     double header_timeout_s = 10, body_timeout_s = 60;
+    app.set_config("--config", "", "Read options from this file: one `name = value` per line, names as the options' without dashes "
+                                   "(the package's /etc/neardup/neardup.conf); the command line wins");
+    app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt name is an error, not silently ignored
     app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)")->required();
     app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
     app.add_option("--io-threads", server_options.io_threads, "Threads for network I/O")->capture_default_str()->check(CLI::Range(1, 64));

@@ -825,4 +825,14 @@ TEST_CASE("neardup-server refuses bad arguments with exit status 2, an unusable 
     tcp::acceptor taken(Running::client_ioc(), tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
     CHECK(run("--db " + (dir / "db").string() + " --listen 127.0.0.1:" + std::to_string(taken.local_endpoint().port())) == 1);
     CHECK(run("--db " + (dir / "db").string() + " --listen 192.0.2.1:8080") == 1);  // not an address of this machine
+    // Options from a --config file (the package's /etc/neardup/neardup.conf): read, checked, and the command line wins.
+    std::ofstream(dir / "taken.conf") << "db = \"" << (dir / "db").string() << "\"\nlisten = \"127.0.0.1:"
+                                      << taken.local_endpoint().port() << "\"\n";
+    CHECK(run("--config " + (dir / "taken.conf").string()) == 1);  // it tried the taken port
+    CHECK(run("--config " + (dir / "taken.conf").string() + " --listen nonsense") == 2);
+    std::ofstream(dir / "unknown.conf") << "db = \"" << (dir / "db").string() << "\"\nfrobnicate = 3\n";
+    CHECK(run("--config " + (dir / "unknown.conf").string()) == 2);
+    std::ofstream(dir / "bad-value.conf") << "db = \"" << (dir / "db").string() << "\"\nworkers = many\n";
+    CHECK(run("--config " + (dir / "bad-value.conf").string()) == 2);
+    CHECK(run("--config " + (dir / "missing.conf").string()) == 2);
 }
