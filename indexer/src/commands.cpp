@@ -43,6 +43,16 @@ store::Labels parse_labels(const std::vector<std::string>& pairs) {
     return out;
 }
 
+// parse_labels for a command: a usage error is logged and comes back as nothing.
+std::optional<store::Labels> labels_or_log(const std::vector<std::string>& pairs) {
+    try {
+        return parse_labels(pairs);
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return std::nullopt;
+    }
+}
+
 json error_json(const Error& e) { return store::to_json(e); }
 
 store::StoreOptions read_only() {
@@ -154,14 +164,9 @@ int run_export(const ExportArgs& args) {
     const auto format = indexer::parse_hash_list_format(args.format);
     std::optional<PdqConvention> convention;
     if (!args.convention.empty()) convention = parse_pdq_convention(args.convention);
-    store::Labels wanted;
-    try {
-        wanted = parse_labels(args.labels);
-    } catch (const std::exception& e) {
-        spdlog::error("{}", e.what());
-        return kExitUsage;
-    }
-    if (!format || (!args.convention.empty() && !convention)) return kExitUsage;  // CLI11 checks the names first
+    const auto parsed = labels_or_log(args.labels);
+    if (!parsed || !format || (!args.convention.empty() && !convention)) return kExitUsage;  // CLI11 checks the names first
+    const store::Labels& wanted = *parsed;
     const store::Store store(args.db, read_only());
     std::vector<indexer::HashListEntry> entries;
     std::size_t failed = 0;
@@ -211,14 +216,9 @@ int run_export(const ExportArgs& args) {
 
 int run_import(const ImportArgs& args) {
     const auto format = indexer::parse_hash_list_format(args.format);
-    store::Labels extra;
-    try {
-        extra = parse_labels(args.labels);
-    } catch (const std::exception& e) {
-        spdlog::error("{}", e.what());
-        return kExitUsage;
-    }
-    if (!format) return kExitUsage;
+    const auto parsed = labels_or_log(args.labels);
+    if (!parsed || !format) return kExitUsage;
+    const store::Labels& extra = *parsed;
     std::ifstream in(args.file, std::ios::binary);
     if (!in) {
         spdlog::error("cannot read {}", args.file);
@@ -330,12 +330,9 @@ int run_query(const QueryArgs& args) {
     store::SearchOptions options;
     options.top = args.top;
     options.threshold = args.threshold;
-    try {
-        options.required_labels = parse_labels(args.labels);
-    } catch (const std::exception& e) {
-        spdlog::error("{}", e.what());
-        return kExitUsage;
-    }
+    const auto required = labels_or_log(args.labels);
+    if (!required) return kExitUsage;
+    options.required_labels = *required;
     if (!args.draw_dir.empty()) std::filesystem::create_directories(args.draw_dir);
     const store::Store store(args.db, read_only());
     const auto list = indexer::collect_image_files(args.paths);
