@@ -45,7 +45,12 @@ query=bench-out/small/queries/${id:-q00001}.jpg
 what="${row:-q00001}"
 cat >&2 <<MSG
 
-neardup-server is serving $db on $url (Ctrl-C stops it). Find an edited sample photo ($what):
+neardup-server is serving $db on $url (Ctrl-C stops it).
+
+Reviewer page: open $url/ in a browser (drop photos to search them; the References tab lists, adds and
+deletes with the token in $token_file).
+
+Find an edited sample photo ($what):
 
   curl -s -H 'Content-Type: image/jpeg' --data-binary @$query '$url/v1/search?top=3'
 

@@ -30,7 +30,7 @@ double local_area_scale(const cv::Mat& h, cv::Point2f p) {
 }  // namespace
 
 GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& reference, cv::Size reference_size,
-                               const VerifyOptions& options) {
+                               const VerifyOptions& options, cv::Size query_size) {
     GeometricMatch out;
     if (query.size() < 4 || reference.size() < 4 || query.kind != reference.kind) return out;
     std::vector<std::vector<cv::DMatch>> knn;
@@ -95,9 +95,12 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     const cv::Point2f centre(query.frame_width / 2.0f, query.frame_height / 2.0f);
     const double scale = local_area_scale(h, centre);
     if (!(scale > 1.0 / options.max_area_scale && scale < options.max_area_scale)) return out;  // also rejects mirror-flips (det < 0)
-    std::vector<cv::Point2f> inlier_points;
+    std::vector<cv::Point2f> inlier_points, query_points;
     for (std::size_t i = 0; i < mask.size(); ++i)
-        if (mask[i]) inlier_points.push_back(rp[i]);
+        if (mask[i]) {
+            inlier_points.push_back(rp[i]);
+            query_points.push_back(qp[i]);
+        }
     // Inliers bunched in a tiny patch are a repeated logo or texture, not a copy of the photo.
     const cv::Rect2f box = cv::boundingRect(inlier_points);
     const float frame_area = static_cast<float>(reference.frame_width) * reference.frame_height;
@@ -106,6 +109,12 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     const float sx = static_cast<float>(reference_size.width) / std::max<int>(1, reference.frame_width);
     const float sy = static_cast<float>(reference_size.height) / std::max<int>(1, reference.frame_height);
     out.reference_region = cv::Rect2f(box.x * sx, box.y * sy, box.width * sx, box.height * sy);
+    if (query_size.area() > 0) {
+        const cv::Rect2f qbox = cv::boundingRect(query_points);
+        const float qx = static_cast<float>(query_size.width) / std::max<int>(1, query.frame_width);
+        const float qy = static_cast<float>(query_size.height) / std::max<int>(1, query.frame_height);
+        out.query_region = cv::Rect2f(qbox.x * qx, qbox.y * qy, qbox.width * qx, qbox.height * qy);
+    }
     return out;
 }
 
@@ -128,11 +137,14 @@ MatchEvidence compare(const QuerySignature& query, const Signature& reference, c
     }
     e.pdq_quality = std::min(q.pdq.quality, reference.pdq.quality);
     const cv::Size ref_size(static_cast<int>(reference.width), static_cast<int>(reference.height));
-    e.geometry = verify_geometry(q.features, reference.features, ref_size, options);
+    const cv::Size query_size(static_cast<int>(q.width), static_cast<int>(q.height));
+    e.geometry = verify_geometry(q.features, reference.features, ref_size, options, query_size);
     // A copy that verifies strongly as is needs no mirrored check.
     if (!query.mirrored_features.keypoints.empty() && e.geometry.inliers < options.skip_mirror_inliers) {
-        GeometricMatch mirrored = verify_geometry(query.mirrored_features, reference.features, ref_size, options);
+        GeometricMatch mirrored = verify_geometry(query.mirrored_features, reference.features, ref_size, options, query_size);
         mirrored.mirrored = true;
+        // Found in the mirrored query: its area in the query as given is the mirror image of it.
+        mirrored.query_region.x = static_cast<float>(query_size.width) - mirrored.query_region.x - mirrored.query_region.width;
         if (mirrored.inliers > e.geometry.inliers) e.geometry = mirrored;
     }
     e.score = match_score(e, model);

@@ -9,6 +9,7 @@
 
 #include "neardup/server/multipart.hpp"
 #include "neardup/server/openapi.hpp"
+#include "neardup/server/ui_assets.hpp"
 #include "neardup/server/request_target.hpp"
 #include "neardup/store/json.hpp"
 #include "neardup/store/key.hpp"
@@ -21,14 +22,23 @@ using json = nlohmann::ordered_json;
 
 constexpr std::string_view kImagesPrefix = "/v1/images/";
 
-enum class RouteId { healthz, readyz, metrics, openapi, stats, search, search_pdq, image, unmatched };
+enum class RouteId { healthz, readyz, metrics, openapi, stats, search, search_pdq, images, image, thumbnail, ui_root, ui, unmatched };
 
 struct Matched {
     RouteId id = RouteId::unmatched;
-    std::string key;  // for RouteId::image
+    std::string key;    // for RouteId::image and thumbnail
+    std::string asset;  // for RouteId::ui: the file's name
 };
 
-Matched match(const std::string& path) {
+constexpr std::string_view kThumbnailSuffix = "/thumbnail";
+
+// The route of a request target as sent (percent-escapes intact): a key may hold an escaped slash, so
+// `/v1/images/a%2Fthumbnail` is the image "a/thumbnail" and `/v1/images/a/thumbnail` the thumbnail of "a".
+Matched match_target(std::string_view target) {
+    const std::string_view raw = target.substr(0, target.find('?'));
+    const auto decoded = percent_decode(raw, false);
+    if (!decoded) return {};
+    const std::string& path = *decoded;
     if (path == "/healthz") return {RouteId::healthz};
     if (path == "/readyz") return {RouteId::readyz};
     if (path == "/metrics") return {RouteId::metrics};
@@ -36,7 +46,18 @@ Matched match(const std::string& path) {
     if (path == "/v1/stats") return {RouteId::stats};
     if (path == "/v1/search") return {RouteId::search};
     if (path == "/v1/search/pdq") return {RouteId::search_pdq};
-    if (path.starts_with(kImagesPrefix)) return {RouteId::image, path.substr(kImagesPrefix.size())};
+    if (path == "/v1/images") return {RouteId::images};
+    if (path == "/") return {RouteId::ui_root};
+    if (path.starts_with("/ui/")) return {RouteId::ui, {}, path.substr(4)};
+    if (raw.starts_with(kImagesPrefix)) {
+        std::string_view rest = raw.substr(kImagesPrefix.size());
+        if (rest.size() > kThumbnailSuffix.size() && rest.ends_with(kThumbnailSuffix)) {
+            rest.remove_suffix(kThumbnailSuffix.size());
+            if (auto key = percent_decode(rest, false)) return {RouteId::thumbnail, std::move(*key)};
+            return {};
+        }
+        return {RouteId::image, path.substr(kImagesPrefix.size())};
+    }
     return {};
 }
 
@@ -49,7 +70,11 @@ const char* pattern(RouteId id) {
         case RouteId::stats: return "/v1/stats";
         case RouteId::search: return "/v1/search";
         case RouteId::search_pdq: return "/v1/search/pdq";
+        case RouteId::images: return "/v1/images";
         case RouteId::image: return "/v1/images/{key}";
+        case RouteId::thumbnail: return "/v1/images/{key}/thumbnail";
+        case RouteId::ui_root: return "/";
+        case RouteId::ui: return "/ui/";
         case RouteId::unmatched: break;
     }
     return "unmatched";
@@ -63,6 +88,12 @@ std::vector<http::verb> allowed(RouteId id) {
         case RouteId::unmatched: return {};
         default: return {http::verb::get};
     }
+}
+
+// Routes that read the index (run on the worker pool, 503 until the index is loaded).
+bool uses_index(RouteId id) {
+    return id == RouteId::search || id == RouteId::search_pdq || id == RouteId::images || id == RouteId::image ||
+           id == RouteId::thumbnail || id == RouteId::stats;
 }
 
 bool is_write(http::verb method) { return method == http::verb::put || method == http::verb::delete_; }
@@ -190,9 +221,7 @@ void check_transfer_encoding(const RequestHeader& header) {
 
 // The body limit of a request: JSON hash searches are small; images may be large.
 std::size_t body_limit_for(const RequestHeader& header, const HandlerOptions& options) {
-    const std::string_view target = sv(header.target());
-    const auto path = percent_decode(target.substr(0, target.find('?')), false);
-    return path && match(*path).id == RouteId::search_pdq ? options.pdq_body_limit : options.body_limit;
+    return match_target(sv(header.target())).id == RouteId::search_pdq ? options.pdq_body_limit : options.body_limit;
 }
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -213,25 +242,23 @@ store::Store& Handler::store() const {
 
 Route Handler::route(const RequestHeader& header) const {
     // The path alone decides the route (and the metrics label), whatever is wrong with the rest.
-    const std::string_view target = sv(header.target());
-    const auto path = percent_decode(target.substr(0, target.find('?')), false);
-    const RouteId id = path ? match(*path).id : RouteId::unmatched;
-    const bool worker = id == RouteId::search || id == RouteId::search_pdq || id == RouteId::image || id == RouteId::stats;
-    return {pattern(id), worker};
+    const RouteId id = match_target(sv(header.target())).id;
+    return {pattern(id), uses_index(id)};
 }
 
 RequestTarget Handler::check(const RequestHeader& header) const {
     check_transfer_encoding(header);
     RequestTarget target = decode_target(sv(header.target()));
-    const Matched m = match(target.path);
-    if (m.id != RouteId::image) check_path(target.path);  // an image key has a rule (and an error code) of its own
+    const Matched m = match_target(sv(header.target()));
+    // An image key has a rule (and an error code) of its own.
+    if (m.id != RouteId::image && m.id != RouteId::thumbnail) check_path(target.path);
     if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + printable(target.path));
     const auto methods = allowed(m.id);
     if (std::find(methods.begin(), methods.end(), header.method()) == methods.end())
         throw ApiError(http::status::method_not_allowed, "method_not_allowed",
                        std::string(sv(header.method_string())) + " is not allowed on " + pattern(m.id));
     const bool write = is_write(header.method());
-    if (write || (options_.reads_require_token && (m.id == RouteId::search || m.id == RouteId::search_pdq || m.id == RouteId::image))) {
+    if (write || (options_.reads_require_token && uses_index(m.id) && m.id != RouteId::stats)) {
         if (!options_.token)
             throw ApiError(http::status::forbidden, "forbidden", "writes are disabled: the server was started without --token-file");
         const std::string_view auth = sv(header[http::field::authorization]);
@@ -255,8 +282,8 @@ RequestTarget Handler::check(const RequestHeader& header) const {
         if (m.id == RouteId::search_pdq) check_json_content_type(header);
         else check_content_type(header);
     }
-    if (m.id == RouteId::image) check_key(m.key);
-    if (m.id == RouteId::search || m.id == RouteId::search_pdq || m.id == RouteId::image || m.id == RouteId::stats) store();  // 503 until ready
+    if (m.id == RouteId::image || m.id == RouteId::thumbnail) check_key(m.key);
+    if (uses_index(m.id)) store();  // 503 until ready
     return target;
 }
 
@@ -265,7 +292,7 @@ Response Handler::refusal(const ApiError& e, const RequestHeader& header, bool k
     if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
     if (e.status() == http::status::method_not_allowed) {
         std::string allow;
-        for (const auto v : allowed(match(decode_target(sv(header.target())).path).id))
+        for (const auto v : allowed(match_target(sv(header.target())).id))
             allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
         res.set(http::field::allow, allow);
     }
@@ -298,7 +325,7 @@ Response Handler::handle(const Request& request) const {
 }
 
 Response Handler::dispatch(const Request& request, const RequestTarget& target) const {
-    const Matched m = match(target.path);
+    const Matched m = match_target(sv(request.target()));
     const unsigned version = request.version();
     const bool keep = request.keep_alive();
     switch (m.id) {
@@ -323,6 +350,28 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
         }
         case RouteId::search: return search(request, target);
         case RouteId::search_pdq: return search_pdq(request, target);
+        case RouteId::images: return list_images(request, target);
+        case RouteId::thumbnail: {
+            only_params(target, {});
+            auto jpeg = store().thumbnail(m.key);
+            if (!jpeg) throw ApiError(http::status::not_found, "not_found", "no thumbnail for key '" + m.key + "' (unknown key, or a hash-only reference)");
+            Response res(http::status::ok, version);
+            res.set(http::field::content_type, "image/jpeg");
+            res.set(http::field::cache_control, "private, max-age=60");
+            res.keep_alive(keep);
+            res.body().assign(jpeg->begin(), jpeg->end());
+            res.prepare_payload();
+            return res;
+        }
+        case RouteId::ui_root: {
+            only_params(target, {});
+            Response res(http::status::found, version);
+            res.set(http::field::location, "/ui/");
+            res.keep_alive(keep);
+            res.prepare_payload();
+            return res;
+        }
+        case RouteId::ui: return ui_asset(request, target, m.asset);
         case RouteId::image:
             if (request.method() == http::verb::put) return put_image(request, target, m.key);
             only_params(target, {});
@@ -354,6 +403,37 @@ Response Handler::search(const Request& request, const RequestTarget& target) co
     for (const auto& h : hits.value()) matches.push_back(store::to_json(h));
     return json_response(http::status::ok, {{"matches", matches}, {"took_ms", std::round(ms_since(start) * 100) / 100}},
                          request.version(), request.keep_alive());
+}
+
+Response Handler::list_images(const Request& request, const RequestTarget& target) const {
+    only_params(target, {"prefix", "label", "after", "limit"});
+    const int limit = target.get("limit") ? parse_int("limit", *target.get("limit"), 1, 500) : 50;
+    const std::string prefix = target.get("prefix").value_or("");
+    const std::string after = target.get("after").value_or("");
+    std::string next;
+    json images = json::array();
+    for (const auto& e : store().list(after, prefix, parse_labels(target), static_cast<std::size_t>(limit), &next)) images.push_back(store::to_json(e));
+    return json_response(http::status::ok, {{"images", images}, {"next", next.empty() ? json(nullptr) : json(next)}}, request.version(),
+                         request.keep_alive());
+}
+
+Response Handler::ui_asset(const Request& request, const RequestTarget& target, const std::string& name) const {
+    only_params(target, {});
+    const auto asset = ui_file(name.empty() ? "index.html" : name);
+    if (!asset) throw ApiError(http::status::not_found, "not_found", "no file " + printable(name) + " in the reviewer page");
+    Response res(http::status::ok, request.version());
+    res.set(http::field::content_type, std::string(asset->content_type));
+    // The page runs only its own files, talks only to this server, and is never framed.
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(request.keep_alive());
+    res.body() = std::string(asset->body);
+    res.prepare_payload();
+    return res;
 }
 
 Response Handler::search_pdq(const Request& request, const RequestTarget& target) const {

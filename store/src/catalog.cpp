@@ -1,5 +1,6 @@
 #include "neardup/store/catalog.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS images(
   signature BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS images_active_key ON images(key) WHERE status = 'active';
+-- Small JPEG previews for reviewers (added after schema 1 without changing it: older builds ignore the table).
+CREATE TABLE IF NOT EXISTS thumbnails(id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 )sql";
 
 class Statement {
@@ -229,6 +232,7 @@ std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) 
         Statement insert(writer_->db,
                          "INSERT INTO images(key, sha256, width, height, added_at, status, labels, source, signature) "
                          "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
+        Statement thumbnail(writer_->db, "INSERT INTO thumbnails(id, jpeg) VALUES (?, ?)");
         for (const auto& e : entries) {
             if (e.replace) {
                 deactivate.reset();
@@ -246,6 +250,12 @@ std::vector<std::int64_t> Catalog::insert(const std::vector<NewEntry>& entries) 
             insert.bind_blob(8, e.signature.data(), e.signature.size());
             insert.step();
             ids.push_back(sqlite3_last_insert_rowid(writer_->db));
+            if (!e.thumbnail.empty()) {
+                thumbnail.reset();
+                thumbnail.bind(1, ids.back());
+                thumbnail.bind_blob(2, e.thumbnail.data(), e.thumbnail.size());
+                thumbnail.step();
+            }
         }
         writer_->exec("COMMIT");
     } catch (...) {
@@ -284,6 +294,51 @@ void Catalog::scan_active(const std::function<void(const CatalogEntry&, std::spa
     while (s.step()) fn(read_entry(s), s.blob(9));
 }
 
+std::optional<std::vector<std::uint8_t>> Catalog::thumbnail(std::int64_t id) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    // A catalog written before thumbnails has no such table (opened read-only, it was never added).
+    Statement exists(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'thumbnails'");
+    if (!exists.step()) return std::nullopt;
+    Statement s(db, "SELECT jpeg FROM thumbnails WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    const auto b = s.blob(0);
+    return std::vector<std::uint8_t>(b.begin(), b.end());
+}
+
+std::vector<CatalogEntry> Catalog::list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
+                                               std::size_t limit, std::size_t max_scanned, std::string* resume_after) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    // Keys in order from after_key on; the prefix bounds the range, labels are checked here (they are JSON).
+    Statement s(db, (std::string("SELECT ") + kEntryColumns + " FROM images WHERE status = 'active' AND key > ? AND key >= ? ORDER BY key").c_str());
+    s.bind(1, after_key);
+    s.bind(2, prefix);
+    std::vector<CatalogEntry> out;
+    std::size_t scanned = 0;
+    if (resume_after) resume_after->clear();
+    while (out.size() < limit && s.step()) {
+        CatalogEntry e = read_entry(s);
+        if (!e.key.starts_with(prefix)) break;
+        const bool wanted = std::all_of(labels.begin(), labels.end(), [&](const auto& l) {
+            const auto it = e.labels.find(l.first);
+            return it != e.labels.end() && it->second == l.second;
+        });
+        ++scanned;
+        if (wanted) out.push_back(std::move(e));
+        if (out.size() == limit) {
+            if (resume_after && s.step() && read_entry(s).key.starts_with(prefix)) *resume_after = out.back().key;
+            break;
+        }
+        if (scanned >= max_scanned) {  // a rare label: hand back a cursor rather than read the whole catalog
+            if (resume_after) *resume_after = e.key;
+            break;
+        }
+    }
+    return out;
+}
+
 std::vector<std::int64_t> Catalog::inactive_ids() const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);
@@ -316,6 +371,7 @@ std::int64_t Catalog::purge_inactive() {
         Statement d(writer_->db, "DELETE FROM images WHERE status = 'deleted'");
         d.step();
         removed = sqlite3_changes(writer_->db);
+        writer_->exec("DELETE FROM thumbnails WHERE id NOT IN (SELECT id FROM images)");
         writer_->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'");
         writer_->exec("COMMIT");
     } catch (...) {

@@ -19,7 +19,9 @@ nlohmann::ordered_json to_json(const SearchHit& h) {
             {"pdq_distance", h.pdq_distance},
             {"mirrored", h.mirrored},
             {"region", {{"x", std::lround(h.region.x)}, {"y", std::lround(h.region.y)},
-                        {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}}};
+                        {"width", std::lround(h.region.width)}, {"height", std::lround(h.region.height)}}},
+            {"query_region", {{"x", std::lround(h.query_region.x)}, {"y", std::lround(h.query_region.y)},
+                              {"width", std::lround(h.query_region.width)}, {"height", std::lround(h.query_region.height)}}}};
     if (h.hash_only) out["hash_only"] = true;  // only then: a PDQ hash from a partner's list, no image or region
     return out;
 }

@@ -61,6 +61,11 @@ std::vector<SearchHit> Searcher::search_image(const IndexView& view, const Decod
             lap(clock, t.signature);
             ++t.regions_searched;
             for (auto& h : search(view, region, all, &t)) {
+                // The region's hit lies in the crop: place it in the whole query.
+                if (h.query_region.area() > 0) {
+                    h.query_region.x += static_cast<float>(r.x * scale);
+                    h.query_region.y += static_cast<float>(r.y * scale);
+                }
                 auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& x) { return x.id == h.id; });
                 if (it == hits.end()) hits.push_back(std::move(h));
                 else if (h.score > it->score) *it = std::move(h);
@@ -98,6 +103,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.pdq_distance = e.pdq_distance;
         h.mirrored = e.geometry.mirrored;
         h.region = e.geometry.reference_region;
+        h.query_region = e.geometry.query_region;
         h.hash_only = entry->hash_only();
         hits.push_back(std::move(h));
     }

@@ -10,7 +10,10 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "neardup/engine/hamming.hpp"
+#include "neardup/engine/local_features.hpp"
 #include "neardup/engine/signature_codec.hpp"
 #include "directory_lock.hpp"
 #include "durable_file.hpp"
@@ -398,10 +401,13 @@ AddStatus Store::plan(const std::string& key, const Sha256& sha, bool replace) c
 Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::uint8_t> bytes, const Sha256& sha,
                                    const Labels& labels, bool replace) const {
     if (const auto why = invalid_key_reason(key)) return make_error(ErrorCode::invalid_key, *why);
-    auto signature = extractor_.compute(bytes);
-    if (!signature) return signature.error();
+    auto decoded = decode_image(bytes, extractor_.options().decode);
+    if (!decoded) return decoded.error();
+    const DecodedImage& d = decoded.value();
     PreparedAdd p;
-    p.signature = std::move(signature).value();
+    p.signature = extractor_.compute(d.bgr, d.width, d.height);
+    // The reviewer's preview, from the decode the signature used (no second decode).
+    cv::imencode(".jpg", downscale_to(d.bgr, kThumbnailLongSide), p.entry.thumbnail, {cv::IMWRITE_JPEG_QUALITY, 80});
     p.entry.key = key;
     p.entry.labels = labels;
     p.entry.sha256 = sha;
@@ -463,6 +469,17 @@ Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_
     one.push_back(std::move(prepared).value());
     commit(std::move(one));
     return status;
+}
+
+std::optional<std::vector<std::uint8_t>> Store::thumbnail(const std::string& key) const {
+    const auto entry = catalog_->find_active(key);
+    if (!entry) return std::nullopt;
+    return catalog_->thumbnail(entry->id);
+}
+
+std::vector<CatalogEntry> Store::list(const std::string& after_key, const std::string& prefix, const Labels& labels, std::size_t limit,
+                                      std::string* next) const {
+    return catalog_->list_active(after_key, prefix, labels, limit, 100'000, next);
 }
 
 std::vector<PdqMatch> Store::search_pdq(const Hash256& hash, const PdqSearchOptions& options) const {

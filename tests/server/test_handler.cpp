@@ -2,11 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <regex>
 #include <set>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "neardup/engine/decode.hpp"
 #include "neardup/server/handler.hpp"
 #include "neardup/server/openapi.hpp"
 #include "neardup/server/request_target.hpp"
@@ -296,13 +298,14 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
         for (const auto& [method, op] : ops.items())
             if (method != "parameters") documented.insert(method + " " + path);
     // In an order where each call finds what it needs (the GET before the DELETE).
-    const std::vector<std::string> served = {"post /v1/search", "post /v1/search/pdq", "get /v1/images/{key}", "put /v1/images/{key}", "delete /v1/images/{key}",
+    const std::vector<std::string> served = {"post /v1/search", "post /v1/search/pdq", "get /v1/images", "get /v1/images/{key}/thumbnail",
+                                             "get /v1/images/{key}", "put /v1/images/{key}", "delete /v1/images/{key}",
                                              "get /healthz", "get /readyz", "get /metrics", "get /v1/stats", "get /openapi.json"};
     CHECK(documented == std::set<std::string>(served.begin(), served.end()));
     for (const auto& route : served) {
         const auto space = route.find(' ');
         std::string path = route.substr(space + 1);
-        if (path.ends_with("{key}")) path.replace(path.find("{key}"), 5, "dome");
+        if (const auto at = path.find("{key}"); at != std::string::npos) path.replace(at, 5, "dome");
         std::string verb = route.substr(0, space);
         for (auto& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         const auto method = http::string_to_verb(verb);
@@ -493,4 +496,83 @@ TEST_CASE("search by PDQ hash refuses every malformed request with its code", "[
     const auto early = f.handler.precheck(big.base());
     REQUIRE(early);
     expect_error(*early, http::status::payload_too_large, "payload_too_large");
+}
+
+TEST_CASE("the reviewer page is served from the program with a strict content security policy", "[server][handler][ui]") {
+    Fixture f;
+    const auto root = f.handler.handle(make(http::verb::get, "/"));
+    CHECK(root.result() == http::status::found);
+    CHECK(root[http::field::location] == "/ui/");
+    const auto page = f.handler.handle(make(http::verb::get, "/ui/"));
+    REQUIRE(page.result() == http::status::ok);
+    CHECK(page[http::field::content_type] == "text/html; charset=utf-8");
+    const std::string csp(page["Content-Security-Policy"]);
+    CHECK(csp.find("default-src 'none'") != std::string::npos);
+    CHECK(csp.find("script-src 'self'") != std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(csp.find("unsafe") == std::string::npos);
+    CHECK(page["X-Content-Type-Options"] == "nosniff");
+    // No inline script or style: every <script> loads a file, and nothing carries a style attribute.
+    const std::string html = page.body();
+    for (std::size_t at = html.find("<script"); at != std::string::npos; at = html.find("<script", at + 1))
+        CHECK(html.substr(at, html.find('>', at) - at).find(" src=\"/ui/") != std::string::npos);
+    CHECK(html.find("style=") == std::string::npos);
+    CHECK_FALSE(std::regex_search(html, std::regex(R"(\son[a-z]+\s*=)")));  // no onclick= and the like
+    for (const auto& [name, type] : {std::pair{"/ui/app.js", "text/javascript; charset=utf-8"}, {"/ui/app.css", "text/css; charset=utf-8"}}) {
+        const auto r = f.handler.handle(make(http::verb::get, name));
+        INFO(name);
+        CHECK(r.result() == http::status::ok);
+        CHECK(r[http::field::content_type] == type);
+        CHECK_FALSE(r.body().empty());
+    }
+    CHECK(f.handler.handle(make(http::verb::get, "/ui/app.js")).body().find("innerHTML") == std::string::npos);
+    expect_error(f.handler.handle(make(http::verb::get, "/ui/secret.txt")), http::status::not_found, "not_found");
+    expect_error(f.handler.handle(make(http::verb::post, "/ui/", "x")), http::status::method_not_allowed, "method_not_allowed");
+}
+
+TEST_CASE("references are listed by key, prefix and label, page by page, with their thumbnails", "[server][handler][ui]") {
+    Fixture f;
+    const auto list = [&](const std::string& query) {
+        const auto r = f.handler.handle(make(http::verb::get, "/v1/images" + query));
+        INFO(query << " -> " << r.body());
+        REQUIRE(r.result() == http::status::ok);
+        const json body = body_of(r);
+        std::vector<std::string> keys;
+        for (const auto& i : body["images"]) keys.push_back(i["key"]);
+        return std::pair{keys, body["next"]};
+    };
+    CHECK(list("") == std::pair{std::vector<std::string>{"dome", "pot"}, json(nullptr)});
+    CHECK(list("?limit=1") == std::pair{std::vector<std::string>{"dome"}, json("dome")});
+    CHECK(list("?limit=1&after=dome") == std::pair{std::vector<std::string>{"pot"}, json(nullptr)});
+    CHECK(list("?label=brand:acme") == std::pair{std::vector<std::string>{"dome"}, json(nullptr)});
+    CHECK(list("?prefix=po") == std::pair{std::vector<std::string>{"pot"}, json(nullptr)});
+    CHECK(list("?prefix=x").first.empty());
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images?limit=0")), http::status::bad_request, "bad_request");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images?limit=501")), http::status::bad_request, "bad_request");
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images?page=2")), http::status::bad_request, "bad_request");
+
+    const auto thumb = f.handler.handle(make(http::verb::get, "/v1/images/dome/thumbnail"));
+    REQUIRE(thumb.result() == http::status::ok);
+    CHECK(thumb[http::field::content_type] == "image/jpeg");
+    const std::vector<std::uint8_t> jpeg(thumb.body().begin(), thumb.body().end());
+    const auto decoded = decode_image(jpeg);
+    REQUIRE(decoded.ok());
+    CHECK(std::max(decoded.value().width, decoded.value().height) == 256u);
+    CHECK(jpeg.size() < 40'000);
+    expect_error(f.handler.handle(make(http::verb::get, "/v1/images/nothing/thumbnail")), http::status::not_found, "not_found");
+    // A key may end in "/thumbnail" when its slash is escaped: then it is the image, not a thumbnail.
+    const auto put = f.handler.handle(make(http::verb::put, "/v1/images/a%2Fthumbnail", f.coffee, "image/jpeg", kToken));
+    REQUIRE(put.result() == http::status::created);
+    const auto meta = f.handler.handle(make(http::verb::get, "/v1/images/a%2Fthumbnail"));
+    REQUIRE(meta.result() == http::status::ok);
+    CHECK(body_of(meta)["key"] == "a/thumbnail");
+    CHECK(f.handler.handle(make(http::verb::get, "/v1/images/a%2Fthumbnail/thumbnail"))[http::field::content_type] == "image/jpeg");
+    expect_error(f.handler.handle(make(http::verb::put, "/v1/images/dome/thumbnail", f.coffee, "image/jpeg", kToken)),
+                 http::status::method_not_allowed, "method_not_allowed");
+    // Search hits say where the match lies in the query too.
+    const auto search = f.handler.handle(make(http::verb::post, "/v1/search?top=1", f.dome));
+    REQUIRE(search.result() == http::status::ok);
+    const json region = body_of(search)["matches"][0]["query_region"];
+    CHECK(region["width"].get<int>() > 100);
+    CHECK(region["height"].get<int>() > 100);
 }

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <random>
 
+#include "neardup/engine/decode.hpp"
 #include "neardup/engine/pdq_exchange.hpp"
 #include "neardup/store/json.hpp"
 #include "neardup/store/store.hpp"
@@ -146,4 +147,40 @@ TEST_CASE("search by hash agrees with a brute-force oracle", "[store][hash_only]
             }
         }
     }
+}
+
+TEST_CASE("thumbnails: made on add, none for hash-only rows or older catalogs, dropped by compaction", "[store][thumbnails]") {
+    test::TempDir dir;
+    const auto coffee = test::read_bytes(test::sample_photo("coffee.jpg"));
+    {
+        Store store(dir / "db");
+        REQUIRE(store.add("coffee", coffee).ok());
+        add_hash(store, "partner", exchange_pdq(coffee, PdqConvention::neardup).value());
+        const auto jpeg = store.thumbnail("coffee");
+        REQUIRE(jpeg);
+        const auto decoded = decode_image(*jpeg);
+        REQUIRE(decoded.ok());
+        CHECK(std::max(decoded.value().width, decoded.value().height) == static_cast<std::uint32_t>(Store::kThumbnailLongSide));
+        // The same aspect as the photo (1024x983).
+        CHECK(decoded.value().height == 246u);
+        CHECK_FALSE(store.thumbnail("partner"));
+        CHECK_FALSE(store.thumbnail("nothing"));
+        // Replaced: the new image's thumbnail; the old row's goes with compaction.
+        REQUIRE(store.add("coffee", test::read_bytes(test::sample_photo("dome.jpg")), {}, true).value() == AddStatus::replaced);
+        CHECK(decode_image(*store.thumbnail("coffee")).value().width == 256u);
+        CHECK(decode_image(*store.thumbnail("coffee")).value().height == 191u);  // dome is 1296x968
+        CHECK(store.compact() == 1);
+        REQUIRE(store.thumbnail("coffee"));
+    }
+    // A catalog of schema 1 written before thumbnails, opened read-only (so the table is never added).
+    std::filesystem::copy(std::filesystem::path(NEARDUP_FIXTURES_DIR) / "snapshot-format1", dir / "old");
+    StoreOptions read_only;
+    read_only.mode = OpenMode::read_only;
+    const Store old(dir / "old", read_only);
+    REQUIRE(old.get("coffee"));
+    CHECK_FALSE(old.thumbnail("coffee"));
+    std::string next;
+    const auto listed = old.list("", "", {{"brand", "acme"}}, 10, &next);
+    CHECK(listed.size() == 2);
+    CHECK(next.empty());
 }

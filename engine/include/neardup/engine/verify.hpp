@@ -15,6 +15,7 @@ struct GeometricMatch {
     int correspondences = 0;      // ratio-test survivors fed to RANSAC
     bool mirrored = false;        // found through the mirrored query
     cv::Rect2f reference_region;  // inliers' bounding box in the reference, full-size pixels
+    cv::Rect2f query_region;      // the same inliers' bounding box in the query, full-size pixels (0 when unknown)
 };
 
 struct VerifyOptions {
@@ -48,7 +49,7 @@ struct VerifyOptions {
 // Ratio-tested one-to-one matches, then a RANSAC homography with sanity checks. Returns zero inliers
 // when no plausible transform exists. `reference_size` is the reference's full-size width and height.
 GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& reference, cv::Size reference_size,
-                               const VerifyOptions& options = {});
+                               const VerifyOptions& options = {}, cv::Size query_size = {});
 
 // Everything one (query, reference) comparison found.
 struct MatchEvidence {

@@ -64,6 +64,8 @@ private:
     Response dispatch(const Request& request, const RequestTarget& target) const;
     Response search(const Request& request, const RequestTarget& target) const;
     Response search_pdq(const Request& request, const RequestTarget& target) const;
+    Response list_images(const Request& request, const RequestTarget& target) const;
+    Response ui_asset(const Request& request, const RequestTarget& target, const std::string& name) const;
     Response put_image(const Request& request, const RequestTarget& target, const std::string& key) const;
     Response metrics_text(const Request& request) const;
     store::Store& store() const;

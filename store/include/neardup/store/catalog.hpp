@@ -52,6 +52,7 @@ struct NewEntry {
     std::uint32_t height = 0;
     std::string source;
     std::vector<std::uint8_t> signature;  // serialized Signature
+    std::vector<std::uint8_t> thumbnail;  // a small JPEG for reviewers; may be empty (hash-only references)
     bool replace = false;                 // deactivate an active entry with the same key first
 };
 
@@ -84,6 +85,13 @@ public:
     // Calls fn for every active row in key order, with its serialized signature. Holds one reader for the
     // whole scan.
     void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const;
+    // The row's thumbnail JPEG; nothing when it has none (hash-only, or added before thumbnails existed).
+    std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const;
+    // Active rows with keys after `after_key` that start with `prefix` and carry every label, in key order,
+    // at most `limit`, reading at most `max_scanned` rows. `resume_after` receives the key to continue
+    // after when there may be more (empty when the listing is complete).
+    std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
+                                          std::size_t limit, std::size_t max_scanned, std::string* resume_after) const;
     std::vector<std::int64_t> inactive_ids() const;
     std::int64_t max_id() const;
     std::int64_t active_count() const;

@@ -11,7 +11,8 @@ namespace neardup::store {
 
 // {"code": "truncated", "message": "..."}
 nlohmann::ordered_json to_json(const Error& error);
-// {"key", "score" (6 decimals), "match", "labels", "inliers", "pdq_distance", "mirrored", "region" {x,y,width,height}},
+// {"key", "score" (6 decimals), "match", "labels", "inliers", "pdq_distance", "mirrored", "region" {x,y,width,height} (in the reference),
+// "query_region" {x,y,width,height} (the matched area in the query)},
 // plus "hash_only": true for a reference that is a PDQ hash without an image
 nlohmann::ordered_json to_json(const SearchHit& hit);
 // {"key", "distance", "quality", "labels", "hash_only"}

@@ -35,6 +35,7 @@ struct SearchHit {
     int pdq_distance = 256;
     bool mirrored = false;
     cv::Rect2f region;  // matched region in the reference, full-size pixels
+    cv::Rect2f query_region;  // the matched area in the query, full-size pixels (empty without local features)
     bool hash_only = false;  // the reference is a PDQ hash without an image (CatalogEntry::hash_only)
 };
 

@@ -153,6 +153,14 @@ public:
     // One query signature, no regions (Searcher::search over the current view).
     std::vector<SearchHit> search(const QuerySignature& query, const SearchOptions& options = {}, SearchTrace* trace = nullptr) const;
 
+    // The reference's thumbnail JPEG (kThumbnailLongSide px, made when it was added); nothing for an unknown
+    // key, a hash-only reference, or one added before thumbnails existed.
+    std::optional<std::vector<std::uint8_t>> thumbnail(const std::string& key) const;
+    static constexpr int kThumbnailLongSide = 256;
+    // Active references in key order after `after_key`, keys starting with `prefix`, carrying every label;
+    // at most `limit`. `next` receives the key to continue after, empty when there are no more.
+    std::vector<CatalogEntry> list(const std::string& after_key, const std::string& prefix, const Labels& labels, std::size_t limit,
+                                   std::string* next) const;
     // References within options.max_distance of a PDQ hash (Searcher::search_pdq over the current view).
     std::vector<PdqMatch> search_pdq(const Hash256& hash, const PdqSearchOptions& options = {}) const;
     // Every active reference in key order, with its signature (export).
