@@ -87,8 +87,9 @@ Fixture& fixture() {
 }
 
 const std::set<std::string> kPatterns = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/stats",
-                                         "/v1/search", "/v1/search/pdq", "/v1/images/{key}", "unmatched"};
-const std::set<unsigned> kStatuses = {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 501, 503};
+                                         "/v1/search", "/v1/search/pdq", "/v1/images", "/v1/images/{key}",
+                                         "/v1/images/{key}/thumbnail", "/", "/ui/", "unmatched"};
+const std::set<unsigned> kStatuses = {200, 201, 302, 400, 401, 403, 404, 405, 409, 413, 415, 422, 501, 503};
 
 std::string describe(const neardup::server::Response& res) {
     std::ostringstream out;
@@ -114,6 +115,7 @@ void check_response(const neardup::server::Response& res, const char* who) {
     if (status == 401 && res[http::field::www_authenticate] != "Bearer") fail(who, "401 without WWW-Authenticate");
     if (status == 405 && res[http::field::allow].empty()) fail(who, "405 without Allow");
     if (status == 201 && res[http::field::location].empty()) fail(who, "201 without Location");
+    if (status == 302 && res[http::field::location] != "/ui/") fail(who, "302 elsewhere than the reviewer page: " + describe(res));
 }
 
 }  // namespace

@@ -175,6 +175,9 @@ void http_requests() {
     write("handler", "delete", request("DELETE /v1/images/checks HTTP/1.1", {auth}));
     write("handler", "search-pdq", request("POST /v1/search/pdq?max_distance=31&top=3 HTTP/1.1", {"Content-Type: application/json"},
                                            "{\"hashes\": [\"" + std::string(64, 'a') + "\", \"0123\"]}"));
+    write("handler", "list", request("GET /v1/images?prefix=d&label=brand:acme&limit=2&after=a HTTP/1.1", {}));
+    write("handler", "thumbnail", request("GET /v1/images/a%2Fb/thumbnail HTTP/1.1", {}));
+    write("handler", "ui", request("GET /ui/app.js HTTP/1.1", {}));
     write("handler", "method", request("PATCH /v1/search HTTP/1.1", {}));
     write("handler", "expect", request("POST /v1/search HTTP/1.1", {"Expect: 100-continue", "Content-Type: text/plain"}, "x"));
     write("handler", "pipelined", request("GET /healthz HTTP/1.1", {}) + request("GET /readyz HTTP/1.1", {}));
