@@ -270,6 +270,37 @@ int run_import(const ImportArgs& args) {
     return failed > 0 ? kExitSomeFailed : kExitOk;
 }
 
+int run_thumbnails(const std::string& db) {
+    store::Store store(db, writable());
+    std::size_t made = 0, no_source = 0, failed = 0;
+    std::int64_t after = 0;
+    for (auto page = store.missing_thumbnails(after, 256); !page.empty(); page = store.missing_thumbnails(after, 256)) {
+        for (const auto& entry : page) {
+            after = entry.id;
+            if (entry.source.empty()) {
+                ++no_source;  // added over HTTP: nothing to read it back from
+                continue;
+            }
+            auto bytes = indexer::read_file(entry.source, 64ull << 20);
+            Result<std::vector<std::uint8_t>> jpeg = Error{ErrorCode::io_error, ""};
+            if (!bytes) jpeg = bytes.error();
+            else if (store::sha256_of(bytes.value()) != entry.sha256)
+                jpeg = make_error(ErrorCode::io_error, "source file " + entry.source + " changed since it was indexed");
+            else jpeg = store.make_thumbnail(bytes.value());
+            if (!jpeg) {
+                ++failed;
+                spdlog::error("{}: {}", entry.key, jpeg.error().message);
+                continue;
+            }
+            store.set_thumbnail(entry.id, jpeg.value());
+            ++made;
+        }
+    }
+    spdlog::info("{} thumbnails made; {} references without a source file to make one from (added over HTTP), {} failed", made,
+                 no_source, failed);
+    return failed + no_source > 0 ? kExitSomeFailed : kExitOk;
+}
+
 int run_index(const IndexArgs& args) {
     if (args.manifest.empty() == args.paths.empty()) {
         spdlog::error("give image paths or --manifest FILE.csv (one of the two)");

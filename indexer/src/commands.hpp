@@ -64,6 +64,7 @@ int run_fingerprint(const FingerprintArgs& args);
 int run_hash(const HashArgs& args);
 int run_export(const ExportArgs& args);
 int run_import(const ImportArgs& args);
+int run_thumbnails(const std::string& db);
 int run_index(const IndexArgs& args);
 int run_query(const QueryArgs& args);
 int run_delete(const std::string& db, const std::vector<std::string>& keys);

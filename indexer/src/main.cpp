@@ -1,4 +1,4 @@
-// The `neardup` command line: fingerprint, index, query, delete, compact, stats, check, hash, export, import.
+// The `neardup` command line: fingerprint, index, query, delete, compact, stats, check, hash, export, import, thumbnails.
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
     imp->add_flag("--replace", im.replace, "replace what a key already holds");
     imp->add_option("file", im.file, "the hash list")->required();
 
+    auto* thumbnails = app.add_subcommand("thumbnails", "make the reviewer page's thumbnails of references indexed before they existed, "
+                                                        "from their source files");
+    thumbnails->add_option("--db", db, "index directory")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -120,6 +124,7 @@ int main(int argc, char** argv) {
         if (*hash) return run_hash(hs);
         if (*exp) return run_export(ex);
         if (*imp) return run_import(im);
+        if (*thumbnails) return run_thumbnails(db);
     } catch (const neardup::store::StoreError& e) {
         spdlog::critical("{}", e.what());
         return kExitFailure;

@@ -307,6 +307,28 @@ std::optional<std::vector<std::uint8_t>> Catalog::thumbnail(std::int64_t id) con
     return std::vector<std::uint8_t>(b.begin(), b.end());
 }
 
+std::vector<CatalogEntry> Catalog::without_thumbnail(std::int64_t after_id, std::size_t limit) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, (std::string("SELECT ") + kEntryColumns +
+                     " FROM images WHERE status = 'active' AND width > 0 AND id > ? AND id NOT IN (SELECT id FROM thumbnails)"
+                     " ORDER BY id LIMIT ?").c_str());
+    s.bind(1, after_id);
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<CatalogEntry> out;
+    while (s.step()) out.push_back(read_entry(s));
+    return out;
+}
+
+void Catalog::set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg) {
+    if (!writer_) throw StoreError("catalog: opened read-only");
+    std::lock_guard lock(writer_->mutex);
+    Statement s(writer_->db, "INSERT OR REPLACE INTO thumbnails(id, jpeg) VALUES (?, ?)");
+    s.bind(1, id);
+    s.bind_blob(2, jpeg.data(), jpeg.size());
+    s.step();
+}
+
 std::vector<CatalogEntry> Catalog::list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
                                                std::size_t limit, std::size_t max_scanned, std::string* resume_after) const {
     sqlite3* db = nullptr;

@@ -406,8 +406,7 @@ Result<PreparedAdd> Store::prepare(const std::string& key, std::span<const std::
     const DecodedImage& d = decoded.value();
     PreparedAdd p;
     p.signature = extractor_.compute(d.bgr, d.width, d.height);
-    // The reviewer's preview, from the decode the signature used (no second decode).
-    cv::imencode(".jpg", downscale_to(d.bgr, kThumbnailLongSide), p.entry.thumbnail, {cv::IMWRITE_JPEG_QUALITY, 80});
+    p.entry.thumbnail = encode_thumbnail(d.bgr);  // from the decode the signature used (no second decode)
     p.entry.key = key;
     p.entry.labels = labels;
     p.entry.sha256 = sha;
@@ -469,6 +468,28 @@ Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_
     one.push_back(std::move(prepared).value());
     commit(std::move(one));
     return status;
+}
+
+std::vector<std::uint8_t> Store::encode_thumbnail(const cv::Mat& bgr) {
+    std::vector<std::uint8_t> jpeg;
+    cv::imencode(".jpg", downscale_to(bgr, kThumbnailLongSide), jpeg, {cv::IMWRITE_JPEG_QUALITY, 80});
+    return jpeg;
+}
+
+Result<std::vector<std::uint8_t>> Store::make_thumbnail(std::span<const std::uint8_t> bytes) const {
+    auto decoded = decode_image(bytes, extractor_.options().decode);
+    if (!decoded) return decoded.error();
+    return encode_thumbnail(decoded.value().bgr);
+}
+
+std::vector<CatalogEntry> Store::missing_thumbnails(std::int64_t after_id, std::size_t limit) const {
+    require_writable("backfill thumbnails");
+    return catalog_->without_thumbnail(after_id, limit);
+}
+
+void Store::set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg) {
+    require_writable("store thumbnails");
+    catalog_->set_thumbnail(id, jpeg);
 }
 
 std::optional<std::vector<std::uint8_t>> Store::thumbnail(const std::string& key) const {

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
+#include <sqlite3.h>
 
 #include "neardup/engine/decode.hpp"
 #include "neardup/store/store.hpp"
@@ -364,4 +365,70 @@ TEST_CASE("hash lists: hash files, export from one index, import into another, t
     CHECK(run({"export", "--db", (dir / "none").string()}).status == 1);
     CHECK(run({"export", "--db", a, "--format", "xml"}).status == 2);
     CHECK(run({"import", "--db", b, (dir / "missing.txt").string()}).status == 1);
+}
+
+TEST_CASE("thumbnails: an index made before them gets them from its source files", "[cli][thumbnails]") {
+    neardup::test::TempDir dir;
+    // tests/fixtures/snapshot-format1: coffee and dome from the Debian sample photos, a catalog without thumbnails.
+    const auto db = dir / "db";
+    std::filesystem::copy(std::filesystem::path(NEARDUP_FIXTURES_DIR) / "snapshot-format1", db);
+    neardup::store::StoreOptions read_only;
+    read_only.mode = neardup::store::OpenMode::read_only;
+    {
+        const neardup::store::Store before(db, read_only);
+        CHECK_FALSE(before.thumbnail("coffee"));
+    }
+    const auto r = run({"thumbnails", "--db", db.string()}, true);
+    INFO(r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("2 thumbnails made") != std::string::npos);
+    {
+        const neardup::store::Store after(db, read_only);
+        for (const char* key : {"coffee", "dome"}) {
+            const auto jpeg = after.thumbnail(key);
+            REQUIRE(jpeg);
+            CHECK(std::max(neardup::decode_image(*jpeg).value().width, neardup::decode_image(*jpeg).value().height) == 256u);
+        }
+    }
+    // Again: nothing left to do. A reference whose source is gone, or added without one, is reported (exit 3).
+    CHECK(run({"thumbnails", "--db", db.string()}).status == 0);
+    std::filesystem::create_directories(dir / "in");
+    std::filesystem::copy_file(neardup::test::sample_photo("pot-holder.jpg"), dir / "in" / "pot.jpg");
+    const auto db2 = (dir / "db2").string();
+    REQUIRE(run({"index", "--db", db2, (dir / "in").string()}).status == 0);
+    {
+        neardup::store::StoreOptions writable;
+        writable.mode = neardup::store::OpenMode::write;
+        neardup::store::Store s(db2, writable);
+        const auto hits = s.missing_thumbnails(0, 10);
+        CHECK(hits.empty());  // indexed with one already
+    }
+    CHECK(run({"thumbnails", "--db", (dir / "missing").string()}).status == 1);
+
+    // Sources that moved or changed since indexing, and a row added without one: each reported, exit 3.
+    const auto db3 = dir / "db3";
+    std::filesystem::copy(std::filesystem::path(NEARDUP_FIXTURES_DIR) / "snapshot-format1", db3);
+    {
+        sqlite3* c = nullptr;
+        REQUIRE(sqlite3_open((db3 / "catalog.sqlite").string().c_str(), &c) == SQLITE_OK);
+        const std::string sql = "UPDATE images SET source = '" + (dir / "gone.jpg").string() + "' WHERE key = 'dome';"
+                                "UPDATE images SET source = '" + (dir / "in" / "pot.jpg").string() + "' WHERE key = 'coffee';";
+        REQUIRE(sqlite3_exec(c, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(c);
+    }
+    const auto bad = run({"thumbnails", "--db", db3.string()}, true);
+    INFO(bad.out);
+    CHECK(bad.status == 3);
+    CHECK(bad.out.find("coffee: source file " + (dir / "in" / "pot.jpg").string() + " changed since it was indexed") != std::string::npos);
+    CHECK(bad.out.find("dome: ") != std::string::npos);
+    CHECK(bad.out.find("0 thumbnails made; 0 references without a source file to make one from (added over HTTP), 2 failed") != std::string::npos);
+    {
+        sqlite3* c = nullptr;
+        REQUIRE(sqlite3_open((db3 / "catalog.sqlite").string().c_str(), &c) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(c, "UPDATE images SET source = ''", nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(c);
+    }
+    const auto sourceless = run({"thumbnails", "--db", db3.string()}, true);
+    CHECK(sourceless.status == 3);
+    CHECK(sourceless.out.find("0 thumbnails made; 2 references without a source file") != std::string::npos);
 }

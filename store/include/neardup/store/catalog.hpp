@@ -87,6 +87,10 @@ public:
     void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const;
     // The row's thumbnail JPEG; nothing when it has none (hash-only, or added before thumbnails existed).
     std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const;
+    // Active image rows (not hash-only) with id > after_id and no thumbnail, in id order, at most `limit`.
+    std::vector<CatalogEntry> without_thumbnail(std::int64_t after_id, std::size_t limit) const;
+    // Stores (or replaces) the thumbnail of row `id`.
+    void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg);
     // Active rows with keys after `after_key` that start with `prefix` and carry every label, in key order,
     // at most `limit`, reading at most `max_scanned` rows. `resume_after` receives the key to continue
     // after when there may be more (empty when the listing is complete).

@@ -157,6 +157,12 @@ public:
     // key, a hash-only reference, or one added before thumbnails existed.
     std::optional<std::vector<std::uint8_t>> thumbnail(const std::string& key) const;
     static constexpr int kThumbnailLongSide = 256;
+    // A thumbnail of image bytes, as add() makes one (decode errors as decode_image's).
+    Result<std::vector<std::uint8_t>> make_thumbnail(std::span<const std::uint8_t> bytes) const;
+    // Backfill for references added before thumbnails existed: the ones still without (ids after `after_id`,
+    // at most `limit`, in id order), and storing one. Writable stores only.
+    std::vector<CatalogEntry> missing_thumbnails(std::int64_t after_id, std::size_t limit) const;
+    void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg);
     // Active references in key order after `after_key`, keys starting with `prefix`, carrying every label;
     // at most `limit`. `next` receives the key to continue after, empty when there are no more.
     std::vector<CatalogEntry> list(const std::string& after_key, const std::string& prefix, const Labels& labels, std::size_t limit,
@@ -212,6 +218,7 @@ private:
     bool merge_once(const std::stop_token& stop);
 
     void require_writable(const char* what) const;
+    static std::vector<std::uint8_t> encode_thumbnail(const cv::Mat& bgr);
 
     std::filesystem::path dir_;
     StoreOptions options_;
