@@ -55,6 +55,15 @@ std::optional<store::Labels> labels_or_log(const std::vector<std::string>& pairs
 
 json error_json(const Error& e) { return store::to_json(e); }
 
+// The bytes a reference was indexed from: its source file, if it can still be read (read_file's error
+// otherwise) and still holds those bytes (io_error otherwise). The caller checks that it has a source.
+Result<std::vector<std::uint8_t>> read_indexed_source(const store::CatalogEntry& entry) {
+    auto bytes = indexer::read_file(entry.source, indexer::kMaxImageFileBytes);
+    if (bytes && store::sha256_of(bytes.value()) != entry.sha256)
+        return make_error(ErrorCode::io_error, "source file " + entry.source + " changed since it was indexed");
+    return bytes;
+}
+
 store::StoreOptions read_only() {
     store::StoreOptions o;
     o.mode = store::OpenMode::read_only;
@@ -72,7 +81,7 @@ void draw_review(const std::filesystem::path& dir, const std::filesystem::path& 
                  const std::vector<std::uint8_t>& query_bytes, const store::SearchHit& hit, const store::Store& store) {
     const auto entry = store.get(hit.key);
     if (!entry || entry->source.empty()) return;
-    auto ref_bytes = indexer::read_file(entry->source, 64ull << 20);
+    auto ref_bytes = indexer::read_file(entry->source, indexer::kMaxImageFileBytes);
     if (!ref_bytes) {
         spdlog::warn("cannot draw {}: reference {} is no longer readable", query_path.string(), entry->source);
         return;
@@ -143,7 +152,7 @@ int run_hash(const HashArgs& args) {
     limits.max_pixels = args.max_pixels;
     std::vector<Result<PdqHash>> hashes(list.files.size(), Error{ErrorCode::io_error, ""});
     tbb::parallel_for(std::size_t{0}, list.files.size(), [&](std::size_t i) {
-        auto bytes = indexer::read_file(list.files[i], 64ull << 20);
+        auto bytes = indexer::read_file(list.files[i], indexer::kMaxImageFileBytes);
         hashes[i] = bytes ? exchange_pdq(bytes.value(), *convention, limits) : Result<PdqHash>(bytes.error());
     });
     std::size_t failed = list.missing.size();
@@ -171,20 +180,13 @@ int run_export(const ExportArgs& args) {
     std::vector<indexer::HashListEntry> entries;
     std::size_t failed = 0;
     store.for_each_active([&](const store::CatalogEntry& entry, const Signature& signature) {
-        for (const auto& [name, value] : wanted)
-            if (auto it = entry.labels.find(name); it == entry.labels.end() || it->second != value) return;
+        if (!store::has_labels(entry.labels, wanted)) return;
         indexer::HashListEntry e{entry.key, signature.pdq, entry.labels};
         if (convention && !entry.hash_only()) {
-            // The exchange hash of the very bytes that were indexed: the source file, if it is still the same.
+            // The exchange hash of the very bytes that were indexed.
             auto bytes = entry.source.empty() ? Result<std::vector<std::uint8_t>>(make_error(ErrorCode::io_error, "no source file recorded (added over HTTP)"))
-                                              : indexer::read_file(entry.source, 64ull << 20);
-            Result<PdqHash> exact = Error{ErrorCode::io_error, ""};
-            if (bytes && store::sha256_of(bytes.value()) != entry.sha256)
-                exact = make_error(ErrorCode::io_error, "source file " + entry.source + " changed since it was indexed");
-            else if (bytes)
-                exact = exchange_pdq(bytes.value(), *convention);
-            else
-                exact = bytes.error();
+                                              : read_indexed_source(entry);
+            const Result<PdqHash> exact = bytes ? exchange_pdq(bytes.value(), *convention) : Result<PdqHash>(bytes.error());
             if (!exact) {
                 ++failed;
                 spdlog::error("{}: cannot hash under the {} convention: {}", entry.key, args.convention, exact.error().message);
@@ -281,12 +283,8 @@ int run_thumbnails(const std::string& db) {
                 ++no_source;  // added over HTTP: nothing to read it back from
                 continue;
             }
-            auto bytes = indexer::read_file(entry.source, 64ull << 20);
-            Result<std::vector<std::uint8_t>> jpeg = Error{ErrorCode::io_error, ""};
-            if (!bytes) jpeg = bytes.error();
-            else if (store::sha256_of(bytes.value()) != entry.sha256)
-                jpeg = make_error(ErrorCode::io_error, "source file " + entry.source + " changed since it was indexed");
-            else jpeg = store.make_thumbnail(bytes.value());
+            const auto bytes = read_indexed_source(entry);
+            const auto jpeg = bytes ? store.make_thumbnail(bytes.value()) : Result<std::vector<std::uint8_t>>(bytes.error());
             if (!jpeg) {
                 ++failed;
                 spdlog::error("{}: {}", entry.key, jpeg.error().message);
@@ -389,7 +387,7 @@ int run_query(const QueryArgs& args) {
             }) &
         tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(tbb::filter_mode::parallel,
             [&](std::shared_ptr<Item> item) {
-                auto bytes = indexer::read_file(item->path, 64ull << 20);
+                auto bytes = indexer::read_file(item->path, indexer::kMaxImageFileBytes);
                 if (!bytes) { item->hits = bytes.error(); return item; }
                 item->hits = store.search(bytes.value(), options);
                 if (item->hits.ok() && !args.draw_dir.empty() && !item->hits.value().empty())

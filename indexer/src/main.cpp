@@ -70,13 +70,15 @@ int main(int argc, char** argv) {
     check->add_option("--db", db, "index directory")->required();
     check->add_flag("--json", check_json, "the report as one JSON object");
 
+    // Names the hash-exchange commands accept (engine/pdq_exchange.hpp, indexer/hash_list.hpp).
+    const std::vector<std::string> conventions = {"neardup", "threatexchange"}, list_formats = {"pdq", "csv"};
     HashArgs hs;
     auto* hash = app.add_subcommand("hash", "print PDQ hashes of image files for exchange (hash,quality,path lines)");
     hash->add_option("paths", hs.paths, "image files or directories (searched recursively)")->required();
     hash->add_option("--convention", hs.convention,
                      "neardup: the image as shown (EXIF orientation applied, alpha on white); threatexchange: the pixels "
                      "as stored, as ThreatExchange's hashers read them")
-        ->check(CLI::IsMember({"neardup", "threatexchange"}))->capture_default_str();
+        ->check(CLI::IsMember(conventions))->capture_default_str();
     hash->add_option("--max-pixels", hs.max_pixels, "refuse images with more pixels than this")
         ->check(CLI::PositiveNumber)->capture_default_str();
 
@@ -84,19 +86,19 @@ int main(int argc, char** argv) {
     auto* exp = app.add_subcommand("export", "write the index's PDQ hashes as a hash list for partners");
     exp->add_option("--db", ex.db, "index directory")->required();
     exp->add_option("--format", ex.format, "pdq: one hex hash per line; csv: key,pdq,quality and label columns")
-        ->check(CLI::IsMember({"pdq", "csv"}))->capture_default_str();
+        ->check(CLI::IsMember(list_formats))->capture_default_str();
     exp->add_option("--label", ex.labels, "only references carrying this name=value label (repeatable)")->allow_extra_args(false);
     exp->add_option("--convention", ex.convention,
                     "recompute each image's hash from its source file under this convention (neardup or threatexchange) "
                     "instead of writing the catalog's search hashes")
-        ->check(CLI::IsMember({"neardup", "threatexchange"}));
+        ->check(CLI::IsMember(conventions));
     exp->add_option("--output", ex.output, "write here instead of standard output");
 
     ImportArgs im;
     auto* imp = app.add_subcommand("import", "add a partner's PDQ hash list as hash-only references (searchable by PDQ)");
     imp->add_option("--db", im.db, "index directory (created if missing)")->required();
     imp->add_option("--format", im.format, "pdq: one hex hash per line (key pdq-<hash>); csv: key,pdq[,quality] and label columns")
-        ->check(CLI::IsMember({"pdq", "csv"}))->capture_default_str();
+        ->check(CLI::IsMember(list_formats))->capture_default_str();
     imp->add_option("--label", im.labels, "name=value label for every imported hash (repeatable)")->allow_extra_args(false);
     imp->add_flag("--replace", im.replace, "replace what a key already holds");
     imp->add_option("file", im.file, "the hash list")->required();

@@ -334,14 +334,7 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
             if (!ready()) throw ApiError(http::status::service_unavailable, "not_ready", "the index is still loading");
             return json_response(http::status::ok, {{"status", "ready"}}, version, keep);
         case RouteId::metrics: return metrics_text(request);
-        case RouteId::openapi: {
-            Response res(http::status::ok, version);
-            res.set(http::field::content_type, "application/json");
-            res.keep_alive(keep);
-            res.body() = std::string(openapi_document());
-            res.prepare_payload();
-            return res;
-        }
+        case RouteId::openapi: return body_response(http::status::ok, "application/json", std::string(openapi_document()), version, keep);
         case RouteId::stats: {
             only_params(target, {});
             return json_response(http::status::ok, {{"index", store::to_json(store().stats())},
@@ -355,12 +348,8 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
             only_params(target, {});
             auto jpeg = store().thumbnail(m.key);
             if (!jpeg) throw ApiError(http::status::not_found, "not_found", "no thumbnail for key '" + m.key + "' (unknown key, or a hash-only reference)");
-            Response res(http::status::ok, version);
-            res.set(http::field::content_type, "image/jpeg");
+            Response res = body_response(http::status::ok, "image/jpeg", std::string(jpeg->begin(), jpeg->end()), version, keep);
             res.set(http::field::cache_control, "private, max-age=60");
-            res.keep_alive(keep);
-            res.body().assign(jpeg->begin(), jpeg->end());
-            res.prepare_payload();
             return res;
         }
         case RouteId::ui_root: {
@@ -421,8 +410,7 @@ Response Handler::ui_asset(const Request& request, const RequestTarget& target, 
     only_params(target, {});
     const auto asset = ui_file(name.empty() ? "index.html" : name);
     if (!asset) throw ApiError(http::status::not_found, "not_found", "no file " + printable(name) + " in the reviewer page");
-    Response res(http::status::ok, request.version());
-    res.set(http::field::content_type, std::string(asset->content_type));
+    Response res = body_response(http::status::ok, asset->content_type, std::string(asset->body), request.version(), request.keep_alive());
     // The page runs only its own files, talks only to this server, and is never framed.
     res.set("Content-Security-Policy",
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
@@ -430,9 +418,6 @@ Response Handler::ui_asset(const Request& request, const RequestTarget& target, 
     res.set("X-Content-Type-Options", "nosniff");
     res.set("Referrer-Policy", "no-referrer");
     res.set(http::field::cache_control, "no-cache");
-    res.keep_alive(request.keep_alive());
-    res.body() = std::string(asset->body);
-    res.prepare_payload();
     return res;
 }
 
@@ -507,12 +492,8 @@ Response Handler::metrics_text(const Request& request) const {
     }
     if (server_gauges)
         for (auto& g : server_gauges()) gauges.push_back(std::move(g));
-    Response res(http::status::ok, request.version());
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.keep_alive(request.keep_alive());
-    res.body() = metrics_.render(gauges);
-    res.prepare_payload();
-    return res;
+    return body_response(http::status::ok, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(gauges), request.version(),
+                         request.keep_alive());
 }
 
 }  // namespace neardup::server

@@ -4,15 +4,19 @@
 
 namespace neardup::server {
 
-Response json_response(http::status status, const nlohmann::ordered_json& body, unsigned version, bool keep_alive) {
+Response body_response(http::status status, std::string_view content_type, std::string body, unsigned version, bool keep_alive) {
     Response res(status, version);
-    res.set(http::field::content_type, "application/json");
-    res.set(http::field::cache_control, "no-store");
+    res.set(http::field::content_type, boost::beast::string_view(content_type.data(), content_type.size()));
     res.keep_alive(keep_alive);
-    // Messages may quote what a client sent; dump_json cannot throw on bytes that are not UTF-8.
-    res.body() = store::dump_json(body);
-    res.body() += '\n';
+    res.body() = std::move(body);
     res.prepare_payload();
+    return res;
+}
+
+Response json_response(http::status status, const nlohmann::ordered_json& body, unsigned version, bool keep_alive) {
+    // Messages may quote what a client sent; dump_json cannot throw on bytes that are not UTF-8.
+    Response res = body_response(status, "application/json", store::dump_json(body) + '\n', version, keep_alive);
+    res.set(http::field::cache_control, "no-store");
     return res;
 }
 

@@ -1,6 +1,5 @@
 #include "neardup/store/catalog.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -93,6 +92,14 @@ CatalogEntry read_entry(const Statement& s) {
 }
 
 }  // namespace
+
+bool has_labels(const Labels& have, const Labels& want) {
+    for (const auto& [name, value] : want) {
+        const auto it = have.find(name);
+        if (it == have.end() || it->second != value) return false;
+    }
+    return true;
+}
 
 struct Catalog::Connection {
     sqlite3* db = nullptr;
@@ -343,12 +350,8 @@ std::vector<CatalogEntry> Catalog::list_active(const std::string& after_key, con
     while (out.size() < limit && s.step()) {
         CatalogEntry e = read_entry(s);
         if (!e.key.starts_with(prefix)) break;
-        const bool wanted = std::all_of(labels.begin(), labels.end(), [&](const auto& l) {
-            const auto it = e.labels.find(l.first);
-            return it != e.labels.end() && it->second == l.second;
-        });
         ++scanned;
-        if (wanted) out.push_back(std::move(e));
+        if (has_labels(e.labels, labels)) out.push_back(std::move(e));
         if (out.size() == limit) {
             if (resume_after && s.step() && read_entry(s).key.starts_with(prefix)) *resume_after = out.back().key;
             break;

@@ -23,14 +23,6 @@ void lap(Clock::time_point& start, double& into) {
 // Results order: score, then key so that equal scores list in a stable order.
 bool best_first(const SearchHit& a, const SearchHit& b) { return a.score != b.score ? a.score > b.score : a.key < b.key; }
 
-bool has_labels(const Labels& have, const Labels& want) {
-    for (const auto& [name, value] : want) {
-        const auto it = have.find(name);
-        if (it == have.end() || it->second != value) return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 Searcher::Searcher(const Catalog& catalog, const SignatureExtractor& extractor, const StoreOptions& options)

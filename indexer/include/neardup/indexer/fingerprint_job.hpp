@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "neardup/engine/signature.hpp"
+#include "neardup/indexer/image_files.hpp"
 
 namespace neardup::indexer {
 
@@ -20,7 +21,7 @@ struct FingerprintOutcome {
 
 struct FingerprintJobOptions {
     // Files over this size are refused before reading (a listing photo is a few MB).
-    std::uintmax_t max_file_bytes = 64ull << 20;
+    std::uintmax_t max_file_bytes = kMaxImageFileBytes;
     // Files in flight at once: bounds memory whatever the number of files, keeps every core busy.
     std::size_t max_in_flight = 8;
 };

@@ -19,6 +19,9 @@ struct FileList {
 };
 FileList collect_image_files(const std::vector<std::string>& arguments);
 
+// The largest image file the commands read (64 MiB: a 50 MP photo is well under it).
+inline constexpr std::uintmax_t kMaxImageFileBytes = 64ull << 20;
+
 // Reads a whole file. Refuses files over max_bytes (too_large) rather than allocating for them;
 // other failures are io_error.
 Result<std::vector<std::uint8_t>> read_file(const std::filesystem::path& path, std::uintmax_t max_bytes);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "neardup/indexer/image_files.hpp"
 #include "neardup/store/store.hpp"
 
 namespace neardup::indexer {
@@ -34,7 +35,7 @@ struct IndexEvent {
 
 struct IndexJobOptions {
     bool replace = false;
-    std::uintmax_t max_file_bytes = 64ull << 20;
+    std::uintmax_t max_file_bytes = kMaxImageFileBytes;
     std::size_t max_in_flight = 8;
     std::size_t batch_size = 64;           // rows per catalog transaction
     std::size_t snapshot_every = 50'000;   // adds between index snapshots during long runs

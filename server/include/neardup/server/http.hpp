@@ -33,6 +33,8 @@ private:
 };
 
 // `version` and `keep_alive` follow the request being answered.
+// A body of the given type, Content-Length set.
+Response body_response(http::status status, std::string_view content_type, std::string body, unsigned version, bool keep_alive);
 Response json_response(http::status status, const nlohmann::ordered_json& body, unsigned version, bool keep_alive);
 Response error_response(const ApiError& error, unsigned version, bool keep_alive);
 

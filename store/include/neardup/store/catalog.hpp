@@ -22,6 +22,9 @@ namespace neardup::store {
 using Labels = std::map<std::string, std::string>;
 using Sha256 = std::array<std::uint8_t, 32>;
 
+// True when `have` carries every name=value of `want` (the label filter of searches and listings).
+bool has_labels(const Labels& have, const Labels& want);
+
 // A store that cannot be opened, read or written (disk, permissions, corruption). Not for bad input.
 class StoreError : public std::runtime_error {
 public:
