@@ -82,7 +82,16 @@ int main(int argc, char** argv) {
     app.add_option("--orientation-min", orientation_min, "correspondences the gate's best window needs")->capture_default_str();
     store::DescriptorIndexOptions descriptor_options;
     app.add_option("--nprobe", descriptor_options.nprobe, "vocabulary words whose lists each query descriptor scans")->capture_default_str();
+    app.add_option("--probe-margin", descriptor_options.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
+        ->capture_default_str();
     app.add_option("--probe-groups", descriptor_options.probe_groups, "vocabulary groups those words are chosen from")->capture_default_str();
+    const store::StoreOptions defaults;
+    std::size_t mirror_descriptors = defaults.mirror_vote_descriptors, region_descriptors = defaults.region_vote_descriptors;
+    app.add_option("--mirror-descriptors", mirror_descriptors, "query descriptors voting in the mirrored pass")->capture_default_str();
+    app.add_option("--region-descriptors", region_descriptors, "query descriptors voting in each region's search")->capture_default_str();
+    int fine_levels = defaults.signature.query_fine_levels;
+    app.add_option("--fine-levels", fine_levels, "pyramid levels of a query's finer feature frame (0: only scales above the coarse frame)")
+        ->capture_default_str();
     bool exact = false;
     app.add_flag("--exact-descriptors", exact, "exact descriptor search, no vocabulary (the candidate search's quality ceiling)");
     bool no_early_exit = false;
@@ -109,6 +118,9 @@ int main(int argc, char** argv) {
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
     store_options.descriptors = descriptor_options;
+    store_options.mirror_vote_descriptors = mirror_descriptors;
+    store_options.signature.query_fine_levels = fine_levels;
+    store_options.region_vote_descriptors = region_descriptors;
     if (exact) store_options.descriptors.ivf_threshold = std::numeric_limits<std::size_t>::max();
     if (no_early_exit) store_options.early_exit_pdq_distance = -1;
     if (no_orientation_gate) store_options.verify.orientation_bins = 0;

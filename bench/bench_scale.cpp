@@ -23,6 +23,7 @@
 
 #include <CLI/CLI.hpp>
 #include <opencv2/core.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "neardup/engine/signature_codec.hpp"
@@ -36,6 +37,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// User + system CPU time of the whole process (every thread) so far.
+double process_cpu_ms() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    const auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+    return ms(u.ru_utime) + ms(u.ru_stime);
+}
 
 std::size_t resident_bytes() {
     std::ifstream statm("/proc/self/statm");
@@ -139,6 +148,12 @@ int main(int argc, char** argv) {
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
+    app.add_option("--probe-margin", open_options.descriptors.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
+        ->capture_default_str();
+    app.add_option("--mirror-descriptors", open_options.mirror_vote_descriptors, "query descriptors voting in the mirrored pass")
+        ->capture_default_str();
+    app.add_option("--region-descriptors", open_options.region_vote_descriptors, "query descriptors voting in each region's search")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
@@ -205,14 +220,16 @@ int main(int argc, char** argv) {
     // Per query, one search as the server runs it (decode, signature, candidates, verification, and the
     // region pass when nothing matched), with the store's own stage timings (store::SearchTrace).
     struct Timings {
-        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, verified;
+        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, cpu, verified, regions_searched;
         int early_exits = 0;
     };
     const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
         store::SearchTrace trace;
+        const double cpu0 = process_cpu_ms();
         const auto t0 = Clock::now();
         const auto hits = s.search(bytes, {}, &trace);
         const double whole = ms_since(t0);
+        const double cpu = process_cpu_ms() - cpu0;
         if (!hits) return;
         t.decode.push_back(trace.decode * 1e3);
         t.signature.push_back(trace.signature * 1e3);
@@ -221,8 +238,10 @@ int main(int argc, char** argv) {
         t.verify.push_back(trace.verify * 1e3);
         t.regions.push_back(trace.regions * 1e3);
         t.verified.push_back(trace.verified);
+        t.regions_searched.push_back(trace.regions_searched);
         t.early_exits += trace.early_exit;
         t.whole.push_back(whole);
+        t.cpu.push_back(cpu);
         (trace.matched ? t.whole_match : t.whole_nomatch).push_back(whole);
     };
     Timings main_t, other_t;
@@ -253,10 +272,11 @@ int main(int argc, char** argv) {
                             static_cast<double>(after - before) / std::max<std::int64_t>(1, stats.active))
               << blank << "\n";
     const auto counts = [](const Timings& t) {
-        double mean_verified = 0;
+        double mean_verified = 0, mean_regions = 0;
         for (double v : t.verified) mean_verified += v / std::max<std::size_t>(1, t.verified.size());
-        return cv::format("%zu (%zu / %zu), %d early exits, %.1f verified per query", t.whole.size(), t.whole_match.size(),
-                          t.whole_nomatch.size(), t.early_exits, mean_verified);
+        for (double v : t.regions_searched) mean_regions += v / std::max<std::size_t>(1, t.regions_searched.size());
+        return cv::format("%zu (%zu / %zu), %d early exits, %.1f verified and %.2f regions searched per query", t.whole.size(),
+                          t.whole_match.size(), t.whole_nomatch.size(), t.early_exits, mean_verified, mean_regions);
     };
     std::cout << "| queries timed (matched / not matched) | " << (other ? counts(other_t) + " | " : "") << counts(main_t) << " |\n";
     row("decode, p50 / p95 / p99", &Timings::decode);
@@ -268,5 +288,6 @@ int main(int argc, char** argv) {
     row("whole query including decode", &Timings::whole);
     row("... queries that matched", &Timings::whole_match);
     row("... queries that matched nothing", &Timings::whole_nomatch);
+    row("CPU time per query (all threads; what a loaded server pays)", &Timings::cpu);
     return 0;
 }

@@ -86,6 +86,18 @@ cv::Mat LocalFeatures::descriptor_view() const {
                    const_cast<std::uint8_t*>(descriptors.data()));
 }
 
+LocalFeatures LocalFeatures::first(std::size_t n) const {
+    if (n >= size()) return *this;
+    LocalFeatures out;
+    out.kind = kind;
+    out.frame_width = frame_width;
+    out.frame_height = frame_height;
+    out.keypoints.assign(keypoints.begin(), keypoints.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::size_t row = static_cast<std::size_t>(descriptor_bytes(kind));
+    out.descriptors.assign(descriptors.begin(), descriptors.begin() + static_cast<std::ptrdiff_t>(n * row));
+    return out;
+}
+
 cv::Mat downscale_to(const cv::Mat& image, int long_side) {
     const int current = std::max(image.cols, image.rows);
     if (current <= long_side) return image;
@@ -103,6 +115,8 @@ cv::Mat feature_frame(const cv::Mat& image, const FeatureOptions& options) {
     if (image.empty() || image.depth() != CV_8U) throw std::invalid_argument("extract_local_features: expected an 8-bit image");
     if (options.max_keypoints <= 0 || options.frame_long_side < 32 || options.frame_long_side > 4095)
         throw std::invalid_argument("extract_local_features: max_keypoints must be > 0 and frame_long_side in [32, 4095]");
+    if (options.pyramid_levels < 1 || options.pyramid_levels > 16)
+        throw std::invalid_argument("extract_local_features: pyramid_levels must be in [1, 16]");
     cv::Mat gray;
     if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     else gray = image;
@@ -110,7 +124,7 @@ cv::Mat feature_frame(const cv::Mat& image, const FeatureOptions& options) {
 }
 
 cv::Ptr<cv::ORB> make_orb(const FeatureOptions& options) {
-    return cv::ORB::create(options.max_keypoints * 4, 1.2f, 8, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
+    return cv::ORB::create(options.max_keypoints * 4, 1.2f, options.pyramid_levels, 31, 0, 2, cv::ORB::HARRIS_SCORE, 31, 12);
 }
 
 LocalFeatures pack(const cv::Mat& gray, const std::vector<cv::KeyPoint>& keypoints, const cv::Mat& descriptors, FeatureKind kind) {

@@ -1,6 +1,7 @@
 #include "neardup/engine/signature.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include <opencv2/core.hpp>
@@ -90,12 +91,18 @@ LocalFeatures interleave_scales(const LocalFeatures& coarse, const LocalFeatures
     return out;
 }
 
-// The two-scale features of the image and of its mirror image.
-FeaturesAndMirror two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options) {
+// The two-scale features of the image and of its mirror image. `fine_levels` as SignatureOptions::query_fine_levels.
+FeaturesAndMirror two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options, int fine_levels) {
     FeaturesAndMirror coarse = extract_local_features_and_mirror(coarse_image, options);
     if (fine_image.cols <= coarse_image.cols * 5 / 4) return coarse;  // no finer detail to be had
     options.max_keypoints = std::max(1, options.max_keypoints / 2);
     options.frame_long_side = std::max(fine_image.cols, fine_image.rows);
+    if (fine_levels <= 0) {
+        // Levels of the fine pyramid (factor 1.2) down to the coarse frame's size, that one excluded.
+        const double ratio = static_cast<double>(fine_image.cols) / std::max(1, coarse_image.cols);
+        fine_levels = static_cast<int>(std::ceil(std::log(ratio) / std::log(1.2) - 1e-6));
+    }
+    options.pyramid_levels = std::clamp(fine_levels, 1, options.pyramid_levels);
     const FeaturesAndMirror fine = extract_local_features_and_mirror(fine_image, options);
     return {interleave_scales(coarse.features, fine.features), interleave_scales(coarse.mirrored, fine.mirrored)};
 }
@@ -111,7 +118,7 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
     const cv::Mat coarse = downscale_to(bgr, options_.hash_long_side);
     q.signature = query_extractor.hashes(coarse, full_width, full_height);  // features: two scales, below
     const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
-    FeaturesAndMirror features = two_scale_features(coarse, fine, query_options.features);
+    FeaturesAndMirror features = two_scale_features(coarse, fine, query_options.features, options_.query_fine_levels);
     q.signature.features = std::move(features.features);
     q.mirrored_features = std::move(features.mirrored);
     return q;

@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     app.add_option("--header-timeout", header_timeout_s, "Seconds to receive a request's headers (and keep-alive idle time)")
         ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
     app.add_option("--body-timeout", body_timeout_s, "Seconds to receive a request's body")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    double query_cache_mib = static_cast<double>(neardup::store::StoreOptions{}.query_cache_bytes) / (1 << 20);
+    app.add_option("--query-cache-mib", query_cache_mib,
+                   "Memory for the signatures of recent queries, MiB: a repeated upload skips decoding and fingerprinting (0: off)")
+        ->capture_default_str()->check(CLI::Range(0.0, 65536.0));
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     try {
@@ -118,7 +122,9 @@ int main(int argc, char** argv) {
     std::thread loader([&] {
         try {
             const auto t0 = std::chrono::steady_clock::now();
-            store = std::make_unique<neardup::store::Store>(db);
+            neardup::store::StoreOptions store_options;
+            store_options.query_cache_bytes = static_cast<std::size_t>(query_cache_mib * (1 << 20));
+            store = std::make_unique<neardup::store::Store>(db, store_options);
             const auto s = store->stats();
             handler.attach(*store);  // before the log line, which tells that /readyz answers 200
             spdlog::info("index ready: {} images, {} segments, loaded in {:.1f} s", s.active, s.segments,

@@ -78,7 +78,7 @@ std::string Metrics::render(const std::vector<Gauge>& gauges) const {
         render(out, "neardup_search_stage_seconds", "stage", stages_);
     }
     for (const Gauge& g : gauges) {
-        out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", g.name, g.help, g.name, g.name, g.value);
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", g.name, g.help, g.name, g.counter ? "counter" : "gauge", g.name, g.value);
     }
     return out;
 }

@@ -83,13 +83,13 @@ void DescriptorIndex::add_many(const std::vector<std::int64_t>& ids, const std::
 }
 
 const std::int64_t* WordProbes::lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups,
-                                      int nprobe) {
+                                      int nprobe, int margin) {
     for (const auto& e : entries_)
         if (e.vocabulary == &vocabulary && e.rows >= rows) return e.lists.data();
     Entry e{&vocabulary, rows, std::vector<std::int64_t>(rows * static_cast<std::size_t>(nprobe))};
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
         for (std::size_t i = r.begin(); i < r.end(); ++i)
-            vocabulary.probe(query.descriptors.data() + i * kBytes, probe_groups, nprobe, e.lists.data() + i * nprobe);
+            vocabulary.probe(query.descriptors.data() + i * kBytes, probe_groups, nprobe, e.lists.data() + i * nprobe, margin);
     });
     entries_.push_back(std::move(e));
     return entries_.back().lists.data();
@@ -118,7 +118,7 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
         // The lists of the probed words, each scanned with the POPCNT scan.
         WordProbes own;
         const int nprobe = static_cast<int>(std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1, options_.nprobe)), 1, vocabulary_->size()));
-        const std::int64_t* lists = (probes ? *probes : own).lists(*vocabulary_, q, rows, options_.probe_groups, nprobe);
+        const std::int64_t* lists = (probes ? *probes : own).lists(*vocabulary_, q, rows, options_.probe_groups, nprobe, options_.probe_margin);
         const auto& ivf = static_cast<const faiss::IndexBinaryIVF&>(*index_);
         tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
             for (std::size_t i = r.begin(); i < r.end(); ++i) {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <unordered_map>
 
+#include <tbb/parallel_for.h>
+
 #include "neardup/engine/regions.hpp"
 #include "neardup/store/store.hpp"
 #include "signature_rows.hpp"
@@ -28,41 +30,96 @@ bool best_first(const SearchHit& a, const SearchHit& b) { return a.score != b.sc
 Searcher::Searcher(const Catalog& catalog, const SignatureExtractor& extractor, const StoreOptions& options)
     : catalog_(catalog), extractor_(extractor), options_(options) {}
 
+SearchTrace& SearchTrace::operator+=(const SearchTrace& o) {
+    decode += o.decode;
+    signature += o.signature;
+    hashes += o.hashes;
+    votes += o.votes;
+    verify += o.verify;
+    regions += o.regions;
+    verified += o.verified;
+    regions_searched += o.regions_searched;
+    early_exit = early_exit || o.early_exit;
+    matched = matched || o.matched;
+    return *this;
+}
+
 std::vector<SearchHit> Searcher::search_image(const IndexView& view, const DecodedImage& image, const SearchOptions& options,
                                               SearchTrace* trace) const {
     SearchTrace local;
-    SearchTrace& t = trace ? *trace : local;
+    QuerySignatures signatures;
+    return search_signatures(view, signatures, [&] { return &image; }, options, trace ? *trace : local);
+}
+
+std::vector<RegionQuery> Searcher::region_queries(const DecodedImage& image, SearchTrace& t) const {
+    const double scale = static_cast<double>(image.width) / std::max(1, image.bgr.cols);
+    auto clock = Clock::now();
+    const auto proposals = propose_regions(image.bgr);
+    lap(clock, t.regions);
+    std::vector<RegionQuery> out(proposals.size());
+    std::vector<double> seconds(proposals.size());
+    tbb::parallel_for(std::size_t{0}, proposals.size(), [&](std::size_t i) {
+        const cv::Rect& r = proposals[i];
+        auto start = Clock::now();
+        out[i].rect = cv::Rect2f(static_cast<float>(r.x * scale), static_cast<float>(r.y * scale), static_cast<float>(r.width * scale),
+                                 static_cast<float>(r.height * scale));
+        out[i].signature = extractor_.compute_query(image.bgr(r).clone(), static_cast<std::uint32_t>(r.width * scale),
+                                                    static_cast<std::uint32_t>(r.height * scale));
+        lap(start, seconds[i]);
+    });
+    for (double s : seconds) t.signature += s;
+    return out;
+}
+
+std::vector<SearchHit> Searcher::search_signatures(const IndexView& view, QuerySignatures& signatures,
+                                                   const std::function<const DecodedImage*()>& pixels, const SearchOptions& options,
+                                                   SearchTrace& t) const {
     // Every candidate of the whole image, so that region results can merge with them before the cut to top.
     SearchOptions all = options;
     all.top = 0;
-    auto clock = Clock::now();
-    const QuerySignature whole = extractor_.compute_query(image.bgr, image.width, image.height);
-    lap(clock, t.signature);
-    std::vector<SearchHit> hits = search(view, whole, all, &t);
+    if (!signatures.whole) {
+        const DecodedImage* image = pixels();
+        if (!image) return {};
+        auto clock = Clock::now();
+        signatures.whole = extractor_.compute_query(image->bgr, image->width, image->height);
+        lap(clock, t.signature);
+    }
+    std::vector<SearchHit> hits = search(view, *signatures.whole, all, &t);
     const double threshold = options.threshold.value_or(options_.match_threshold);
     const bool matched = !hits.empty() && hits.front().score >= threshold;
     if (options_.search_regions && !matched) {
-        const double scale = static_cast<double>(image.width) / std::max(1, image.bgr.cols);
-        clock = Clock::now();
-        const auto proposals = propose_regions(image.bgr);
-        lap(clock, t.regions);
-        for (const cv::Rect& r : proposals) {
-            const cv::Mat crop = image.bgr(r).clone();
-            const QuerySignature region = extractor_.compute_query(crop, static_cast<std::uint32_t>(r.width * scale),
-                                                                   static_cast<std::uint32_t>(r.height * scale));
-            lap(clock, t.signature);
-            ++t.regions_searched;
-            for (auto& h : search(view, region, all, &t)) {
+        if (!signatures.regions) {
+            if (const DecodedImage* image = pixels()) signatures.regions = region_queries(*image, t);
+        }
+        const std::vector<RegionQuery> none;
+        const auto& regions = signatures.regions ? *signatures.regions : none;
+        // Each region is a query of its own (votes, verification), independent of the others: they run in
+        // parallel, and merge in proposal order so that the answer does not depend on timing.
+        struct RegionResult {
+            std::vector<SearchHit> hits;
+            SearchTrace trace;
+        };
+        std::vector<RegionResult> results(regions.size());
+        const VoteBudget budget{options_.region_vote_descriptors, options_.region_vote_descriptors};
+        tbb::parallel_for(std::size_t{0}, regions.size(), [&](std::size_t i) {
+            RegionResult& out = results[i];
+            ++out.trace.regions_searched;
+            out.hits = search(view, regions[i].signature, all, budget, out.trace);
+            for (auto& h : out.hits) {
                 // The region's hit lies in the crop: place it in the whole query.
                 if (h.query_region.area() > 0) {
-                    h.query_region.x += static_cast<float>(r.x * scale);
-                    h.query_region.y += static_cast<float>(r.y * scale);
+                    h.query_region.x += regions[i].rect.x;
+                    h.query_region.y += regions[i].rect.y;
                 }
+            }
+        });
+        for (auto& result : results) {
+            t += result.trace;
+            for (auto& h : result.hits) {
                 auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& x) { return x.id == h.id; });
                 if (it == hits.end()) hits.push_back(std::move(h));
                 else if (h.score > it->score) *it = std::move(h);
             }
-            clock = Clock::now();
         }
         std::sort(hits.begin(), hits.end(), best_first);
     }
@@ -104,7 +161,12 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
 std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
                                         SearchTrace* trace) const {
     SearchTrace local;
-    SearchTrace& t = trace ? *trace : local;
+    return search(view, query, options, {options_.descriptors.query_descriptors, options_.mirror_vote_descriptors},
+                  trace ? *trace : local);
+}
+
+std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
+                                        VoteBudget budget, SearchTrace& t) const {
     auto clock = Clock::now();
     std::vector<std::int64_t> candidates;
     const auto& variants = query.signature.pdq_dihedral.empty() ? std::vector<Hash256>{query.signature.pdq.hash}
@@ -137,10 +199,11 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     // search for most queries, and a mirrored copy gets few direct votes.
     const std::size_t limit = options_.vote_candidates * 2;
     std::unordered_map<std::int64_t, int> counts;
-    view.add_votes(query.signature.features, options_.descriptors, counts);
+    view.add_votes(query.signature.features.first(budget.direct), options_.descriptors, counts);
     auto votes = view.ranked(counts, limit);
     if (votes.empty() || votes.front().votes < options_.mirror_vote_below) {
-        view.add_votes(query.mirrored_features, options_.descriptors, counts);  // the direct ones are counted
+        // The direct ones are counted already.
+        view.add_votes(query.mirrored_features.first(budget.mirrored), options_.descriptors, counts);
         votes = view.ranked(counts, limit);
     }
     std::size_t taken = 0;

@@ -89,6 +89,7 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
     if (options_.mode != OpenMode::read_only) lock_ = std::make_unique<DirectoryLock>(dir_);
     catalog_ = std::make_unique<Catalog>(catalog_file, catalog_mode(options_.mode));
     searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
+    if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
     if (std::filesystem::file_size(catalog_file, ec) <= kQuickCheckBytes && !ec) {
         const auto problems = catalog_->integrity_problems(true);
         if (!problems.empty())
@@ -533,12 +534,37 @@ std::optional<Signature> Store::signature(const std::string& key) const {
 
 Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes, const SearchOptions& options,
                                              SearchTrace* trace) const {
-    const auto started = std::chrono::steady_clock::now();
-    auto decoded = extractor_.decode_query(bytes);
-    if (trace) trace->decode += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!decoded) return decoded.error();
-    return search_image(decoded.value(), options, trace);
+    SearchTrace local;
+    SearchTrace& t = trace ? *trace : local;
+    Sha256 sha{};
+    std::shared_ptr<const QuerySignatures> cached;
+    if (query_cache_) {
+        sha = sha256_of(bytes);
+        cached = query_cache_->find(sha);
+    }
+    QuerySignatures signatures = cached ? *cached : QuerySignatures{};
+    t.cached = cached != nullptr;
+    // Decoded only when a signature is missing: never for a cached query that matched, and for a cached
+    // one that did not only if its regions were not computed yet.
+    std::optional<Result<DecodedImage>> decoded;
+    const auto pixels = [&]() -> const DecodedImage* {
+        if (!decoded) {
+            const auto started = std::chrono::steady_clock::now();
+            decoded.emplace(extractor_.decode_query(bytes));
+            t.decode += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        }
+        return *decoded ? &decoded->value() : nullptr;
+    };
+    if (!signatures.whole && !pixels()) return decoded->error();
+    const auto view = view_.load();  // one view for the whole query and its regions
+    auto hits = searcher_->search_signatures(*view, signatures, pixels, options, t);
+    if (decoded && !*decoded) return decoded->error();
+    if (query_cache_ && (!cached || (signatures.regions.has_value() && !cached->regions.has_value())))
+        query_cache_->put(sha, std::make_shared<const QuerySignatures>(std::move(signatures)));
+    return hits;
 }
+
+QueryCacheStats Store::query_cache_stats() const { return query_cache_ ? query_cache_->stats() : QueryCacheStats{}; }
 
 std::vector<SearchHit> Store::search_image(const DecodedImage& image, const SearchOptions& options, SearchTrace* trace) const {
     const auto view = view_.load();  // one view for the whole query and its regions

@@ -147,7 +147,7 @@ std::int64_t Vocabulary::assign(const std::uint8_t* descriptor) const {
     return static_cast<std::int64_t>(first) + word;
 }
 
-void Vocabulary::probe(const std::uint8_t* descriptor, int probe_groups, int nprobe, std::int64_t* out) const {
+void Vocabulary::probe(const std::uint8_t* descriptor, int probe_groups, int nprobe, std::int64_t* out, int margin) const {
     const int pg = std::clamp(probe_groups, 1, static_cast<int>(groups_));
     std::vector<std::int32_t> gd(pg), wd(nprobe);
     std::vector<std::int64_t> near_groups(pg);
@@ -161,6 +161,9 @@ void Vocabulary::probe(const std::uint8_t* descriptor, int probe_groups, int npr
         std::iota(ids.begin(), ids.end(), static_cast<std::int64_t>(first));
         scan_hamming32(descriptor, this->words() + first * kBytes, ids.data(), per_group_, words);
     }
+    if (margin >= 0 && out[0] >= 0)
+        for (int i = 1; i < nprobe; ++i)
+            if (wd[i] > wd[0] + margin) out[i] = -1;
 }
 
 }  // namespace neardup::store

@@ -55,6 +55,27 @@ TEST_CASE("features are capped, inside their frame and laid out compactly", "[lo
     }
 }
 
+TEST_CASE("the first n features are the same keypoints and descriptor rows, in order", "[local_features]") {
+    FeatureOptions options;
+    options.max_keypoints = 120;
+    const LocalFeatures f = extract_local_features(photo("sample1_1920.jpg"), options);
+    REQUIRE(f.size() > 60);
+    const LocalFeatures head = f.first(60);
+    CHECK(head.kind == f.kind);
+    CHECK(head.frame_width == f.frame_width);
+    CHECK(head.frame_height == f.frame_height);
+    REQUIRE(head.size() == 60u);
+    REQUIRE(head.descriptors.size() == 60u * 32u);
+    for (std::size_t i = 0; i < head.size(); ++i) {
+        CHECK(head.keypoints[i] == f.keypoints[i]);
+        CHECK(std::equal(head.descriptors.begin() + i * 32, head.descriptors.begin() + (i + 1) * 32, f.descriptors.begin() + i * 32));
+    }
+    CHECK(f.first(f.size()) == f);
+    CHECK(f.first(10'000) == f);
+    CHECK(f.first(0).size() == 0u);
+    CHECK(f.first(0).descriptors.empty());
+}
+
 TEST_CASE("features verify a cropped, rotated copy and not a different photo", "[local_features]") {
     const cv::Mat img = photo("dome.jpg");
     cv::Mat crop = img(cv::Rect(img.cols / 5, img.rows / 6, img.cols * 3 / 5, img.rows * 2 / 3)).clone();

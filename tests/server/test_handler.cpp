@@ -284,6 +284,13 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
     CHECK(metrics_res.body().find("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.001\"} 1\n") != std::string::npos);
     CHECK(metrics_res[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
     CHECK(metrics_res.body().find("neardup_index_entries 2\n") != std::string::npos);
+    // The same bytes again: the query cache's counters move.
+    CHECK(metrics_res.body().find("# TYPE neardup_query_cache_hits_total counter\nneardup_query_cache_hits_total 0\n") != std::string::npos);
+    CHECK(metrics_res.body().find("neardup_query_cache_misses_total 1\n") != std::string::npos);
+    REQUIRE(f.handler.handle(make(http::verb::post, "/v1/search", f.dome)).result() == http::status::ok);
+    const auto again = f.handler.handle(make(http::verb::get, "/metrics")).body();
+    CHECK(again.find("neardup_query_cache_hits_total 1\n") != std::string::npos);
+    CHECK(again.find("neardup_query_cache_misses_total 1\n") != std::string::npos);
     CHECK(metrics_res.body().find("neardup_ready 1\n") != std::string::npos);
     CHECK(metrics_res.body().find("neardup_http_requests_total{route=\"/v1/search\",method=\"POST\",status=\"200\"} 1\n") != std::string::npos);
 

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "neardup/engine/decode.hpp"
+#include "neardup/engine/regions.hpp"
 #include "neardup/store/json.hpp"
 #include "neardup/store/store.hpp"
 #include "support/edits.hpp"
@@ -462,6 +463,71 @@ TEST_CASE("the early exit for near-exact copies returns the full search's best h
         }
     }
     CHECK(early >= static_cast<int>(kIndexed.size()));  // at least every exact copy ended early
+}
+
+TEST_CASE("the parallel region pass returns what searching each region alone and merging would", "[store][matcher][regions]") {
+    test::TempDir dir;
+    {
+        Store writer(dir.path());
+        index_samples(writer);
+    }
+    // Every vote budget equal, so that the public one-signature search is exactly a region's search.
+    StoreOptions options;
+    options.mode = OpenMode::read_only;
+    options.mirror_vote_descriptors = options.region_vote_descriptors = options.descriptors.query_descriptors;
+    const Store store(dir.path(), options);
+    const cv::Mat background = photo("sample2_1280.jpg"), slide = photo("slide-3.jpg");
+    // Collages whose tiles are small copies of indexed photos beside photos that are not indexed.
+    auto collage = [](const std::vector<cv::Mat>& tiles, int columns) {
+        const int rows = static_cast<int>((tiles.size() + columns - 1) / columns);
+        cv::Mat c(rows * 250 + 10, columns * 330 + 10, CV_8UC3, cv::Scalar(235, 235, 235));
+        for (std::size_t i = 0; i < tiles.size(); ++i) {
+            const cv::Rect r(10 + static_cast<int>(i % columns) * 330, 10 + static_cast<int>(i / columns) * 250, 320, 240);
+            cv::Mat t;
+            cv::resize(tiles[i], t, r.size(), 0, 0, cv::INTER_AREA);
+            t.copyTo(c(r));
+        }
+        return c;
+    };
+    const std::vector<cv::Mat> queries = {
+        collage({photo("dome.jpg"), background, slide, test::mirror(photo("coffee.jpg"))}, 2),
+        collage({background, photo("pot-holder.jpg"), slide}, 3),
+        collage({slide, background, photo("slide-6.jpg"), background}, 2),  // nothing indexed
+    };
+    SearchOptions all;
+    all.top = 0;
+    int regions_searched = 0;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+        INFO("query " << q);
+        const DecodedImage image = decode_image(jpeg(queries[q], 80), store.extractor().options().decode).value();
+        SearchTrace trace;
+        const auto got = store.search_image(image, all, &trace);
+        regions_searched += trace.regions_searched;
+        // The oracle: the whole image, then (when it matched nothing) every region one after another, each
+        // reference keeping its best score.
+        auto want = store.search(store.extractor().compute_query(image.bgr, image.width, image.height), all);
+        if (want.empty() || !want.front().match) {
+            const auto proposals = propose_regions(image.bgr);
+            CHECK(trace.regions_searched == static_cast<int>(proposals.size()));
+            const double scale = static_cast<double>(image.width) / image.bgr.cols;
+            for (const cv::Rect& r : proposals) {
+                const auto region = store.extractor().compute_query(image.bgr(r).clone(), static_cast<std::uint32_t>(r.width * scale),
+                                                                    static_cast<std::uint32_t>(r.height * scale));
+                for (auto& h : store.search(region, all)) {
+                    auto it = std::find_if(want.begin(), want.end(), [&](const SearchHit& x) { return x.id == h.id; });
+                    if (it == want.end()) want.push_back(h);
+                    else if (h.score > it->score) *it = h;
+                }
+            }
+            std::sort(want.begin(), want.end(), [](const SearchHit& a, const SearchHit& b) {
+                return a.score != b.score ? a.score > b.score : a.key < b.key;
+            });
+        } else {
+            CHECK(trace.regions_searched == 0);
+        }
+        check_same_hits(got, want);
+    }
+    CHECK(regions_searched >= 2);
 }
 
 TEST_CASE("an unusable index directory is a StoreError", "[store][bad_input]") {

@@ -79,6 +79,16 @@ TEST_CASE("a vocabulary assigns each descriptor to the nearest word of its neare
         // One group probed for one word is the assignment itself.
         v.probe(d, 1, 1, probes);
         CHECK(probes[0] == v.assign(d));
+        // A margin keeps the nearest words within it of the nearest one's distance, in the same order.
+        std::int64_t all[8], near[8];
+        v.probe(d, 16, 8, all);
+        for (int margin : {0, 3, 10}) {
+            v.probe(d, 16, 8, near, margin);
+            const int best = hamming(d, v.words() + all[0] * 32);
+            for (int i = 0; i < 8; ++i) CHECK(near[i] == (hamming(d, v.words() + all[i] * 32) <= best + margin ? all[i] : -1));
+        }
+        v.probe(d, 16, 8, near, 256);
+        CHECK(std::equal(near, near + 8, all));
     }
 }
 

@@ -6,6 +6,7 @@ add_executable(test_store
   ${CMAKE_CURRENT_LIST_DIR}/test_snapshot_manifest.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_vocabulary.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_hash_only.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_query_cache.cpp
 )
 target_link_libraries(test_store PRIVATE neardup_test_main neardup_test_support neardup::store neardup_warnings opencv_imgcodecs faiss)
 # The POPCNT scan is internal to the store; its oracle test compares it with FAISS directly.

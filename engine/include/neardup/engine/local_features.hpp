@@ -42,6 +42,9 @@ struct LocalFeatures {
     }
     // A read-only CV_8U view (rows = keypoints) over the descriptors, valid while this object lives.
     cv::Mat descriptor_view() const;
+    // The first n keypoints and their descriptors (all of them when n >= size()). Extraction orders
+    // keypoints so that every prefix is spread over the frame, strongest first within that.
+    LocalFeatures first(std::size_t n) const;
 
     friend bool operator==(const LocalFeatures&, const LocalFeatures&) = default;
 };
@@ -53,6 +56,8 @@ struct FeatureOptions {
     // The image is downscaled so its longer side is at most this before detection: keypoints on a fixed
     // frame make counts comparable between images and bound the work per image.
     int frame_long_side = 512;
+    // ORB pyramid levels (scale factor 1.2 between them): 8 spans scales 1 to 3.6.
+    int pyramid_levels = 8;
 };
 
 // Detects and describes keypoints in an 8-bit BGR or grayscale image. Never more than max_keypoints.

@@ -49,6 +49,11 @@ struct SignatureOptions {
     // is described at about the scale its reference was.
     int query_max_keypoints = 512;
     int query_fine_long_side = 1024;
+    // ORB pyramid levels of the finer frame. 0 stops it where the coarse frame's begins (4 levels for 1024
+    // over 512; its coarser levels overlap the coarse frame's scales): about a quarter of the fine frame's
+    // detection time, but on the offline benchmark (2026-12-03) one more false match and one screenshot
+    // pair fewer, so the full pyramid stays the default.
+    int query_fine_levels = 8;
 };
 
 // Computes signatures. Immutable after construction: every method is const and safe to call from many threads.

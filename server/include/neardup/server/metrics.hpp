@@ -17,6 +17,7 @@ struct Gauge {
     std::string name;  // e.g. neardup_index_references
     std::string help;
     double value = 0;
+    bool counter = false;  // rendered as a counter (a running total read at scrape time, name ending _total)
 };
 
 // Thread-safe.

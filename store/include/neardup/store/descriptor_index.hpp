@@ -42,6 +42,10 @@ struct DescriptorIndexOptions {
     // training sample; 32 of 4 keeps every figure at or above the per-segment inverted files' before it.
     int nprobe = 32;
     int probe_groups = 4;
+    // Of those, only the words at most this many bits farther from the query descriptor than its nearest
+    // word (negative: all nprobe). A descriptor deep inside its word's cell has its neighbours there; one
+    // near a border has several words at similar distances and keeps them.
+    int probe_margin = -1;
 };
 
 struct Vote {
@@ -63,7 +67,8 @@ struct DescriptorNeighbours {
 class WordProbes {
 public:
     // rows x nprobe word ids (-1 where fewer) of the query's first `rows` descriptors in `vocabulary`.
-    const std::int64_t* lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups, int nprobe);
+    const std::int64_t* lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups, int nprobe,
+                              int margin);
 
 private:
     struct Entry {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "neardup/engine/verify.hpp"
 #include "neardup/store/catalog.hpp"
 #include "neardup/store/index_view.hpp"
+#include "neardup/store/query_cache.hpp"
 
 namespace neardup::store {
 
@@ -57,8 +59,9 @@ struct PdqMatch {
     bool hash_only = false;
 };
 
-// Where one query's time went, in seconds per stage (wall clock, this thread), and what it did. Stages
-// add up over the whole image and its regions.
+// Where one query's time went, in seconds per stage (wall clock of the thread doing it), and what it did.
+// Stages add up over the whole image and its regions; the regions run in parallel, so their stages may sum
+// to more than the query's wall time.
 struct SearchTrace {
     double decode = 0;      // bytes to pixels (Store::search of bytes only)
     double signature = 0;   // query signatures: the whole image's, and each region's
@@ -70,8 +73,11 @@ struct SearchTrace {
     int regions_searched = 0;
     bool early_exit = false;  // a near-exact PDQ copy confirmed by verification ended the search
     bool matched = false;     // the best hit is a match
+    bool cached = false;      // the query's signatures came from the query cache (no decode, no signature)
 
     double total() const { return decode + signature + hashes + votes + verify + regions; }
+    // Adds another trace's times and counts (a region's, into its query's).
+    SearchTrace& operator+=(const SearchTrace& other);
 };
 
 class Searcher {
@@ -83,6 +89,13 @@ public:
     // the photo in a screenshot) is searched too, and every reference keeps its best result.
     std::vector<SearchHit> search_image(const IndexView& view, const DecodedImage& image, const SearchOptions& options,
                                         SearchTrace* trace = nullptr) const;
+    // search_image over signatures known already (a query cache's), computing what is missing from the
+    // pixels that `pixels` gives (called only then; null when they cannot be had, which skips what needs
+    // them): the whole image's signature, and the regions' when the whole image matched nothing.
+    // `signatures` receives what was computed.
+    std::vector<SearchHit> search_signatures(const IndexView& view, QuerySignatures& signatures,
+                                             const std::function<const DecodedImage*()>& pixels, const SearchOptions& options,
+                                             SearchTrace& trace) const;
     // One query signature, no regions. A PDQ neighbour within StoreOptions::early_exit_pdq_distance that
     // verifies with early_exit_inliers ends the search before the descriptor votes: the hits are then the
     // PDQ candidates' (an exact copy outscores whatever the votes could add).
@@ -94,6 +107,16 @@ public:
     std::vector<PdqMatch> search_pdq(const IndexView& view, const Hash256& hash, const PdqSearchOptions& options) const;
 
 private:
+    // Query descriptors that vote: in the direct pass and, when the direct votes name no clear candidate,
+    // in the mirrored pass.
+    struct VoteBudget {
+        std::size_t direct;
+        std::size_t mirrored;
+    };
+    std::vector<SearchHit> search(const IndexView& view, const QuerySignature& query, const SearchOptions& options,
+                                  VoteBudget budget, SearchTrace& trace) const;
+    // The regions propose_regions finds in the image, each with its query signature (in parallel).
+    std::vector<RegionQuery> region_queries(const DecodedImage& image, SearchTrace& trace) const;
     // Verifies `candidates` in order, skipping ids already in `hits` and those inactive in `view`.
     void verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
                 const SearchOptions& options, std::vector<SearchHit>& hits, SearchTrace& trace) const;

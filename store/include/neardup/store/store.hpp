@@ -24,6 +24,7 @@
 #include "neardup/engine/verify.hpp"
 #include "neardup/store/catalog.hpp"
 #include "neardup/store/index_view.hpp"
+#include "neardup/store/query_cache.hpp"
 #include "neardup/store/searcher.hpp"
 
 namespace neardup::store {
@@ -55,8 +56,15 @@ struct StoreOptions {
     int min_votes = 3;
     // Mirrored query descriptors also vote when the best direct candidate has fewer votes than this.
     int mirror_vote_below = 20;
-    // Search the regions of a query (propose_regions) when the whole image matched nothing.
+    // Search the regions of a query (propose_regions) when the whole image matched nothing. The regions
+    // are searched in parallel.
     bool search_regions = true;
+    // Query descriptors that vote in the mirrored pass and in each region's search, strongest first (the
+    // whole image's direct pass uses descriptors.query_descriptors). A vote costs a list walk per
+    // descriptor, and queries that match nothing pay both passes for the whole image and every region.
+    // Chosen on the offline benchmark (README "The retrieval cascade at scale").
+    std::size_t mirror_vote_descriptors = 256;
+    std::size_t region_vote_descriptors = 256;
     // Early exit: a PDQ neighbour this near (of 256 bits) whose verification matches with at least this
     // many inliers ends the search before the descriptor votes and the regions (searcher.hpp). Negative
     // turns it off.
@@ -70,6 +78,10 @@ struct StoreOptions {
     // False for bulk loads that call optimise() at the end (merging as they go would rebuild the same
     // references several times).
     bool background_merges = true;
+    // Memory for the signatures of recent queries, keyed by the SHA-256 of their bytes (query_cache.hpp): a
+    // repeated upload skips decoding and every signature. 0 turns the cache off. An entry is about 60 KB,
+    // up to five times that with its regions.
+    std::size_t query_cache_bytes = 64u << 20;
 };
 
 enum class AddStatus { added, unchanged, replaced, conflict };
@@ -144,7 +156,9 @@ public:
     // The stored signature of the active image under `key`.
     std::optional<Signature> signature(const std::string& key) const;
 
-    // Bytes -> decode -> search_image. `trace`, when given, receives where the time went.
+    // Bytes -> decode -> search_image, the signatures taken from the query cache when these bytes were
+    // searched recently (the search itself always runs over the current index). `trace`, when given,
+    // receives where the time went.
     Result<std::vector<SearchHit>> search(std::span<const std::uint8_t> bytes, const SearchOptions& options = {},
                                           SearchTrace* trace = nullptr) const;
     // Searcher::search_image over the current view.
@@ -182,6 +196,8 @@ public:
     // Drops deleted rows from the catalog for good and rebuilds the indexes. Returns rows removed.
     std::int64_t compact();
     StoreStats stats() const;
+    // Hits, misses and size of the query cache (all zero when it is off).
+    QueryCacheStats query_cache_stats() const;
     // The in-memory figures of stats() (no catalog query): cheap enough for every metrics scrape.
     StoreStats index_stats() const;
     // Verifies the catalog (SQLite integrity_check), the snapshot's files against their checksums, and that
@@ -226,6 +242,7 @@ private:
     std::unique_ptr<DirectoryLock> lock_;  // null when read-only
     std::unique_ptr<Catalog> catalog_;
     std::unique_ptr<Searcher> searcher_;
+    std::unique_ptr<QueryCache> query_cache_;  // null when off
     std::atomic<std::shared_ptr<const IndexView>> view_;
     // The vocabulary new segments are filed under: trained on the first segment organised with at least
     // DescriptorIndexOptions::ivf_threshold descriptors, and again, larger, on a segment that outgrew it

@@ -44,8 +44,9 @@ public:
     // The word a descriptor is filed under: the nearest word of its nearest group.
     std::int64_t assign(const std::uint8_t* descriptor) const;
     // The `nprobe` nearest words among the words of the `probe_groups` nearest groups, nearest first
-    // (ties to the lower word); `out` holds nprobe entries, -1 where fewer exist.
-    void probe(const std::uint8_t* descriptor, int probe_groups, int nprobe, std::int64_t* out) const;
+    // (ties to the lower word); `out` holds nprobe entries, -1 where fewer exist. With margin >= 0, only
+    // the words at most `margin` bits farther from the descriptor than its nearest word (the others -1).
+    void probe(const std::uint8_t* descriptor, int probe_groups, int nprobe, std::int64_t* out, int margin = -1) const;
     bool same_words(const Vocabulary& other) const;
 
 private:
