@@ -2,7 +2,7 @@
 // references filling the index beyond the real ones (said so in the output).
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
-//               [--compare none|early-exit|orientation-gate|regions] [--nprobe N]
+//               [--compare none|early-exit|orientation-gate|regions|parallel-regions] [--nprobe N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
 // own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
         if (compare == "early-exit") o.early_exit_pdq_distance = -1;
         if (compare == "orientation-gate") o.verify.orientation_bins = 0;
         if (compare == "regions") o.search_regions = false;
+        if (compare == "parallel-regions") o.parallel_regions = false;
         other = std::make_unique<store::Store>(db, o);
     }
 
@@ -220,7 +221,7 @@ int main(int argc, char** argv) {
     // Per query, one search as the server runs it (decode, signature, candidates, verification, and the
     // region pass when nothing matched), with the store's own stage timings (store::SearchTrace).
     struct Timings {
-        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, cpu, verified, regions_searched;
+        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, cpu, repeat, verified, regions_searched;
         int early_exits = 0;
     };
     const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
@@ -242,6 +243,9 @@ int main(int argc, char** argv) {
         t.early_exits += trace.early_exit;
         t.whole.push_back(whole);
         t.cpu.push_back(cpu);
+        // The same bytes again: what the query cache saves on a re-upload.
+        const auto t1 = Clock::now();
+        if (s.search(bytes, {}).ok()) t.repeat.push_back(ms_since(t1));
         (trace.matched ? t.whole_match : t.whole_nomatch).push_back(whole);
     };
     Timings main_t, other_t;
@@ -289,5 +293,6 @@ int main(int argc, char** argv) {
     row("... queries that matched", &Timings::whole_match);
     row("... queries that matched nothing", &Timings::whole_nomatch);
     row("CPU time per query (all threads; what a loaded server pays)", &Timings::cpu);
+    row("the same bytes searched again (query cache)", &Timings::repeat);
     return 0;
 }

@@ -13,6 +13,14 @@
 namespace neardup::store {
 namespace {
 
+// body(i) for i in [0, n): in parallel, or in order.
+template <class Body>
+void for_each_index(std::size_t n, bool parallel, const Body& body) {
+    if (parallel) tbb::parallel_for(std::size_t{0}, n, body);
+    else
+        for (std::size_t i = 0; i < n; ++i) body(i);
+}
+
 using Clock = std::chrono::steady_clock;
 
 // Adds the time since `start` to `into` and restarts the clock.
@@ -58,7 +66,7 @@ std::vector<RegionQuery> Searcher::region_queries(const DecodedImage& image, Sea
     lap(clock, t.regions);
     std::vector<RegionQuery> out(proposals.size());
     std::vector<double> seconds(proposals.size());
-    tbb::parallel_for(std::size_t{0}, proposals.size(), [&](std::size_t i) {
+    for_each_index(proposals.size(), options_.parallel_regions, [&](std::size_t i) {
         const cv::Rect& r = proposals[i];
         auto start = Clock::now();
         out[i].rect = cv::Rect2f(static_cast<float>(r.x * scale), static_cast<float>(r.y * scale), static_cast<float>(r.width * scale),
@@ -101,7 +109,7 @@ std::vector<SearchHit> Searcher::search_signatures(const IndexView& view, QueryS
         };
         std::vector<RegionResult> results(regions.size());
         const VoteBudget budget{options_.region_vote_descriptors, options_.region_vote_descriptors};
-        tbb::parallel_for(std::size_t{0}, regions.size(), [&](std::size_t i) {
+        for_each_index(regions.size(), options_.parallel_regions, [&](std::size_t i) {
             RegionResult& out = results[i];
             ++out.trace.regions_searched;
             out.hits = search(view, regions[i].signature, all, budget, out.trace);
