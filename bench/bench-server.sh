@@ -3,7 +3,10 @@
 # (one PUT per 10 requests), at each index size given. Reports requests/s, latency p50/p95/p99 and the
 # server's resident memory; a soak run samples memory over a longer mixed load.
 #
-#   bash bench/bench-server.sh [--db DIR]... [--requests N] [--connections C] [--timeout S] [--soak S]
+#   bash bench/bench-server.sh [--db DIR]... [--requests N] [--connections C] [--timeout S] [--soak S] [--query-cache-mib M]
+#
+# The requests cycle through the query files, so with the server's query cache on (its default) every
+# request after the first round reuses its signatures; --query-cache-mib 0 makes each one compute them.
 #
 # Each --db is copied first (the adds must not change it). Default: bench-out/scale-real-10000 and
 # bench-out/scale-real-100000, the indexes `bench_scale` builds (real references plus synthetic ones:
@@ -17,6 +20,7 @@ requests=400
 connections=4
 timeout=300
 soak=0
+query_cache_mib=64
 while (($#)); do
   case $1 in
     --db) dbs+=("$2"); shift 2 ;;
@@ -24,6 +28,7 @@ while (($#)); do
     --connections) connections=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --soak) soak=$2; shift 2 ;;
+    --query-cache-mib) query_cache_mib=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +56,7 @@ port=18480
 rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 start_server() {  # db
-  "$server" --db "$1" --listen 127.0.0.1:$port --token-file "$out/token" --workers 2 --queue 256 --log-level warn &
+  "$server" --db "$1" --listen 127.0.0.1:$port --token-file "$out/token" --workers 2 --queue 256 --query-cache-mib "$query_cache_mib" --log-level warn &
   pid=$!
   for _ in $(seq 600); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
@@ -83,7 +88,7 @@ report=$out/report.md
 rm -f "$out/soak.md"
 {
   echo "Measured $(date -u +%Y-%m-%d) with \`bash bench/bench-server.sh $args\`: wrk, $connections connections, loopback,"
-  echo "$nq query JPEGs of $mpx MP on average, server --workers 2 on this $(nproc)-core machine."
+  echo "$nq query JPEGs of $mpx MP on average, server --workers 2 --query-cache-mib $query_cache_mib on this $(nproc)-core machine."
   echo
   echo "| references | load | requests | req/s | p50 ms | p95 ms | p99 ms | failed | server RSS MiB (start → end) |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
