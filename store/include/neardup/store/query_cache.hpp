@@ -53,7 +53,6 @@ public:
     // Stores or replaces the entry, then evicts down to the bound.
     void put(const Sha256& sha, std::shared_ptr<const QuerySignatures> signatures);
     QueryCacheStats stats() const;
-    std::size_t max_bytes() const { return max_bytes_; }
 
 private:
     struct ShaHash {
