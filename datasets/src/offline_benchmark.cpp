@@ -19,7 +19,7 @@ namespace neardup::datasets {
 namespace {
 
 // Bump when the output for the same inputs changes (edits, layout, ids), so cached builds are redone.
-constexpr int kFormatVersion = 4;
+constexpr int kFormatVersion = 5;
 constexpr int kReferenceJpegQuality = 92;
 constexpr int kContactSheetPerFamily = 3;
 constexpr int kContactSheetTile = 220;
@@ -77,6 +77,12 @@ cv::Mat make_contact_sheet(const std::vector<std::pair<std::string, cv::Mat>>& t
         cv::putText(sheet, tiles[i].first, {x + 4, y + kContactSheetTile + 15}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     }
     return sheet;
+}
+
+std::string_view to_string(Split split) { return split == Split::train ? "train" : "test"; }
+
+Split split_of(std::string_view key, std::uint64_t seed) {
+    return (splitmix64(seed ^ fnv1a(key)) & 1) ? Split::test : Split::train;
 }
 
 BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const BenchmarkConfig& config) {
@@ -168,6 +174,8 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
     // Query ids in shuffled order, so an id says nothing about its kind.
     std::shuffle(queries.begin(), queries.end(), rng);
     for (std::size_t k = 0; k < queries.size(); ++k) {
+        const SourceEntry& source = kept[queries[k].source];
+        queries[k].split = split_of(source.group.empty() ? queries[k].source_id : "group:" + source.group, config.seed);
         queries[k].id = "q" + id_number(static_cast<int>(k + 1), 5);
         queries[k].seed = splitmix64(config.seed ^ splitmix64(k + 1));
     }
@@ -211,6 +219,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
                 summary.in_index = m["counts"]["in_index"];
                 summary.hard_negatives = m["counts"]["hard_negative"];
                 summary.per_family = m["counts"]["per_family"].get<std::map<std::string, int>>();
+                summary.per_split = m["counts"]["per_split"].get<std::map<std::string, int>>();
                 say("benchmark in " + out.string() + " is up to date (config key " + key + ")");
                 return summary;
             }
@@ -305,19 +314,21 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return plan.queries[x].id < plan.queries[y].id; });
     std::ofstream gt(out / "ground_truth.csv"), qs(out / "queries.csv"), hn(out / "hard_negatives.csv");
     gt << "query_id,reference_id\n";
-    qs << "query_id,source_id,in_index,family,edits\n";
+    qs << "query_id,source_id,in_index,family,edits,split\n";
     hn << "query_id,related_reference_id\n";
     std::vector<std::pair<std::string, cv::Mat>> sheet;
     for (const std::size_t k : order) {
         const PlannedQuery& q = plan.queries[k];
         gt << q.id << ',' << q.reference_id << '\n';
-        qs << q.id << ',' << q.source_id << ',' << (q.in_index ? 1 : 0) << ',' << to_string(q.family) << ',' << chains[k] << '\n';
+        qs << q.id << ',' << q.source_id << ',' << (q.in_index ? 1 : 0) << ',' << to_string(q.family) << ',' << chains[k] << ','
+           << to_string(q.split) << '\n';
         if (q.family == EditFamily::hard_negative) {
             hn << q.id << ',' << q.related_reference_id << '\n';
             ++summary.hard_negatives;
         }
         if (q.in_index) ++summary.in_index;
         ++summary.per_family[std::string(to_string(q.family))];
+        ++summary.per_split[std::string(to_string(q.split))];
     }
     gt.close(), qs.close(), hn.close();
     if (!gt || !qs || !hn) throw std::runtime_error("cannot write the CSV files under " + out.string());
@@ -359,7 +370,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
                     {"distractor_references", summary.references - with_queries}, {"tile_pool", plan.tile_pool.size()},
                     {"queries", summary.queries}, {"in_index", summary.in_index},
                     {"not_in_index", summary.queries - summary.in_index}, {"hard_negative", summary.hard_negatives},
-                    {"per_family", summary.per_family}}},
+                    {"per_family", summary.per_family}, {"per_split", summary.per_split}}},
     };
     std::ofstream mf(out / "manifest.json");
     mf << manifest.dump(2) << '\n';

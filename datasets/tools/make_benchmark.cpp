@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
                     out.string().c_str(), summary.references, summary.queries, summary.in_index, summary.hard_negatives,
                     summary.up_to_date ? ", up to date" : "");
         for (const auto& [family, n] : summary.per_family) std::printf("  %-15s %d\n", family.c_str(), n);
+        for (const auto& [split, n] : summary.per_split) std::printf("  split %-9s %d queries\n", split.c_str(), n);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "neardup-make-benchmark: %s\n", e.what());
         return 1;

@@ -66,28 +66,33 @@ TEST_CASE("ground truth: malformed files are refused with file and line", "[benc
           "gt.csv:2: text after the closing quote of field 1");
 }
 
-TEST_CASE("queries.csv: rows, booleans and refusals", "[bench][csv]") {
+TEST_CASE("queries.csv: rows, booleans, splits and refusals", "[bench][csv]") {
     const auto q = parse_queries_csv(
-        "query_id,source_id,in_index,family,edits\n"
-        "Q1,S1,1,crop,\"crop(0.6),jpeg(25)\"\n"
-        "Q2,,false,unrelated,\n",
+        "query_id,source_id,in_index,family,edits,split\n"
+        "Q1,S1,1,crop,\"crop(0.6),jpeg(25)\",test\n"
+        "Q2,,false,unrelated,,train\n",
         "queries.csv");
     REQUIRE(q.ok());
-    CHECK(q.value() == std::vector<QueryInfo>{{"Q1", "S1", true, "crop", "crop(0.6),jpeg(25)"},
-                                              {"Q2", "", false, "unrelated", ""}});
+    CHECK(q.value() == std::vector<QueryInfo>{{"Q1", "S1", true, "crop", "crop(0.6),jpeg(25)", "test"},
+                                              {"Q2", "", false, "unrelated", "", "train"}});
 
-    const std::string header = "query_id,source_id,in_index,family,edits\n";
-    CHECK(error_of(parse_queries_csv(header + "Q1,S1,yes,crop,x\n", "queries.csv")) ==
+    const std::string header = "query_id,source_id,in_index,family,edits,split\n";
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,yes,crop,x,test\n", "queries.csv")) ==
           "queries.csv:2: in_index must be 0, 1, true or false, got 'yes'");
-    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop,x\nQ1,S2,0,text,y\n", "queries.csv")) ==
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop,x,test\nQ1,S2,0,text,y,test\n", "queries.csv")) ==
           "queries.csv:3: query 'Q1' repeated (first on line 2)");
-    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,,x\n", "queries.csv")) ==
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,,x,test\n", "queries.csv")) ==
           "queries.csv:2: empty family for query 'Q1'");
-    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop\n", "queries.csv")) ==
-          "queries.csv:2: expected 5 fields, got 4");
-    CHECK(error_of(parse_queries_csv("query_id,source_id,family,in_index,edits\n", "queries.csv")) ==
-          "queries.csv:1: expected the header 'query_id,source_id,in_index,family,edits', got "
-          "'query_id,source_id,family,in_index,edits'");
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop,x,dev\n", "queries.csv")) ==
+          "queries.csv:2: split must be train or test, got 'dev'");
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop,x,\n", "queries.csv")) ==
+          "queries.csv:2: split must be train or test, got ''");
+    CHECK(error_of(parse_queries_csv(header + "Q1,S1,1,crop,x\n", "queries.csv")) ==
+          "queries.csv:2: expected 6 fields, got 5");
+    // A benchmark built before the split column existed is refused by name, not read as one split.
+    CHECK(error_of(parse_queries_csv("query_id,source_id,in_index,family,edits\n", "queries.csv")) ==
+          "queries.csv:1: expected the header 'query_id,source_id,in_index,family,edits,split', got "
+          "'query_id,source_id,in_index,family,edits'");
 }
 
 TEST_CASE("hard_negatives.csv: rows and refusals", "[bench][csv]") {
@@ -102,7 +107,7 @@ TEST_CASE("hard_negatives.csv: rows and refusals", "[bench][csv]") {
 
 TEST_CASE("reading the files from disk, missing ones included", "[bench][csv]") {
     const auto gt = write_temp("ground_truth.csv", "query_id,reference_id\nQ1,R1\nQ2,\n");
-    const auto queries = write_temp("queries.csv", "query_id,source_id,in_index,family,edits\nQ1,R1,1,crop,c\n");
+    const auto queries = write_temp("queries.csv", "query_id,source_id,in_index,family,edits,split\nQ1,R1,1,crop,c,test\n");
     const auto negatives = write_temp("hard_negatives.csv", "query_id,related_reference_id\nQ2,R1\n");
 
     const auto truth = read_benchmark_truth(gt, queries, negatives);

@@ -10,6 +10,7 @@ add_executable(test_bench
   ${CMAKE_CURRENT_SOURCE_DIR}/bench/test_metrics.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/bench/test_metrics_oracle.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/bench/test_report.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/bench/test_split.cpp
 )
 target_link_libraries(test_bench PRIVATE neardup_test_main neardup::bench_metrics neardup_warnings
   opencv_core opencv_imgcodecs)

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -76,7 +77,7 @@ TEST_CASE("the offline benchmark writes the agreed layout, consistent with itsel
     const auto qs = read_csv(out / "queries.csv");
     const auto hn = read_csv(out / "hard_negatives.csv");
     REQUIRE(gt.at(0) == std::vector<std::string>{"query_id", "reference_id"});
-    REQUIRE(qs.at(0) == std::vector<std::string>{"query_id", "source_id", "in_index", "family", "edits"});
+    REQUIRE(qs.at(0) == std::vector<std::string>{"query_id", "source_id", "in_index", "family", "edits", "split"});
     REQUIRE(hn.at(0) == std::vector<std::string>{"query_id", "related_reference_id"});
     REQUIRE(gt.size() == 41);
     REQUIRE(qs.size() == 41);
@@ -86,11 +87,13 @@ TEST_CASE("the offline benchmark writes the agreed layout, consistent with itsel
     for (const auto& e : std::filesystem::directory_iterator(out / "references")) references.insert(e.path().stem().string());
     CHECK(references.size() == s.references);
     std::map<std::string, int> families;
+    std::map<std::string, std::string> split_of_source;  // every query of one source in one split
+    std::map<std::string, int> per_split;
     std::set<std::string> hard;
     for (const auto& row : hn) if (row[0] != "query_id") hard.insert(row[0]);
     for (std::size_t i = 1; i < qs.size(); ++i) {
         const auto& q = qs[i];
-        REQUIRE(q.size() == 5);
+        REQUIRE(q.size() == 6);
         const std::string& id = q[0];
         INFO(id << " " << q[3] << " " << q[4]);
         CHECK(gt[i][0] == id);
@@ -110,9 +113,22 @@ TEST_CASE("the offline benchmark writes the agreed layout, consistent with itsel
         if (q[3] == "hard_negative") CHECK(q[4].rfind("hard_negative+", 0) == 0);
         else CHECK(q[4].find(q[3]) != std::string::npos);
         ++families[q[3]];
+        CHECK((q[5] == "train" || q[5] == "test"));
+        CHECK(split_of_source.emplace(q[1], q[5]).first->second == q[5]);
+        ++per_split[q[5]];
     }
+    CHECK(per_split["train"] > 0);
+    CHECK(per_split["test"] > 0);
+    CHECK(s.per_split == per_split);
     for (const auto& row : hn)
-        if (row[0] != "query_id") CHECK(references.count(row[1]) == 1);
+        if (row[0] != "query_id") {
+            CHECK(references.count(row[1]) == 1);
+            // A hard negative is judged in the split of the reference it resembles (its group's), so no
+            // threshold tuned on train has seen the pair it is tested on.
+            const auto query_row = std::find_if(qs.begin(), qs.end(), [&](const auto& q) { return q[0] == row[0]; });
+            REQUIRE(query_row != qs.end());
+            if (split_of_source.count(row[1])) CHECK(split_of_source.at(row[1]) == (*query_row)[5]);
+        }
     for (const EditFamily f : kEditFamilies) CHECK(families[std::string(to_string(f))] >= 2);
 
     const auto manifest = nlohmann::json::parse(slurp(out / "manifest.json"));
@@ -151,6 +167,23 @@ TEST_CASE("the same seed gives byte-identical benchmarks") {
     CHECK(slurp(dir.path() / "one" / "ground_truth.csv") == slurp(dir.path() / "two" / "ground_truth.csv"));
     for (const auto& e : std::filesystem::directory_iterator(dir.path() / "one" / "queries"))
         CHECK(slurp(e.path()) == slurp(dir.path() / "two" / "queries" / e.path().filename()));
+}
+
+TEST_CASE("the split is a fixed function of the key and the seed, about half each") {
+    int test = 0;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string key = "src_" + std::to_string(i);
+        const Split a = split_of(key, 20261125);
+        CHECK(split_of(key, 20261125) == a);
+        test += a == Split::test ? 1 : 0;
+    }
+    CHECK(test > 900);
+    CHECK(test < 1100);
+    int moved = 0;  // another seed is another split
+    for (int i = 0; i < 200; ++i) moved += split_of("src_" + std::to_string(i), 1) != split_of("src_" + std::to_string(i), 2) ? 1 : 0;
+    CHECK(moved > 60);
+    CHECK(to_string(Split::train) == "train");
+    CHECK(to_string(Split::test) == "test");
 }
 
 TEST_CASE("planning refuses too few photos") {

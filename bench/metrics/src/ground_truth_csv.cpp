@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "csv_reader.hpp"
+#include "neardup/bench/split.hpp"
 #include "pair_key.hpp"
 
 namespace neardup::bench {
@@ -84,11 +85,14 @@ BenchResult<std::vector<QueryInfo>> parse_queries_csv(std::string_view text, std
         const std::string& in_index = r.fields[2];
         q.family = r.fields[3];
         q.edits = r.fields[4];
+        q.split = r.fields[5];
         if (q.query_id.empty()) return csv_error(source, r.line, "empty query_id");
         if (in_index == "1" || in_index == "true") q.in_index = true;
         else if (in_index == "0" || in_index == "false") q.in_index = false;
         else return csv_error(source, r.line, "in_index must be 0, 1, true or false, got " + in_quotes(in_index));
         if (q.family.empty()) return csv_error(source, r.line, "empty family for query " + in_quotes(q.query_id));
+        if (q.split != kTrainSplit && q.split != kTestSplit)
+            return csv_error(source, r.line, "split must be train or test, got " + in_quotes(q.split));
         const auto [it, inserted] = query_line.emplace(q.query_id, r.line);
         if (!inserted)
             return csv_error(source, r.line, "query " + in_quotes(q.query_id) + " repeated (first on line " +

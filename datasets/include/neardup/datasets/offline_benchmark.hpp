@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
@@ -28,6 +29,14 @@ struct BenchmarkConfig {
     std::string command;  // recorded in the manifest
 };
 
+// The benchmark is split by source photo: every query made from one photo (or from any photo of one object, for
+// the hard negatives' groups) is in the same split. Tuning and fitting use train; the README reports test.
+enum class Split { train, test };
+std::string_view to_string(Split split);
+// Half the keys each, by a hash of the key under `seed`; `key` is the source id, or "group:<name>" for a
+// source of a group of photos of one object.
+Split split_of(std::string_view key, std::uint64_t seed);
+
 struct PlannedReference {
     std::string id;
     std::size_t source = 0;  // index into the kept entries
@@ -42,6 +51,7 @@ struct PlannedQuery {
     EditFamily family = EditFamily::crop;
     std::string reference_id;          // ground truth; empty when the original is not indexed
     std::string related_reference_id;  // hard negatives: the indexed photo of the same object
+    Split split = Split::test;         // of its source (split_of)
     std::uint64_t seed = 0;
 };
 
@@ -62,6 +72,7 @@ struct BuildSummary {
     ScreeningResult screening;
     std::size_t references = 0, queries = 0, in_index = 0, hard_negatives = 0;
     std::map<std::string, int> per_family;
+    std::map<std::string, int> per_split;  // queries in train and in test
     double seconds = 0;
     bool up_to_date = false;  // nothing was written: the manifest already matched
 };

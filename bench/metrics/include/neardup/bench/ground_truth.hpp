@@ -27,6 +27,7 @@ struct QueryInfo {
     bool in_index = false;  // whether that source is in the index, i.e. the query should be found
     std::string family;     // edit family, the unit of per-family recall ("crop", "overlay", "collage", ...)
     std::string edits;      // the edit chain as the dataset wrote it; kept verbatim
+    std::string split;      // "train" (for tuning) or "test" (reported); all queries of one source share it
     friend bool operator==(const QueryInfo&, const QueryInfo&) = default;
 };
 

@@ -14,7 +14,7 @@ namespace neardup::bench {
 // Exact headers (the first line of each file). Fields may be double-quoted ("a,b", "" for a quote);
 // a UTF-8 BOM, CRLF line ends, blank lines and spaces around fields are accepted.
 inline constexpr std::string_view kGroundTruthHeader = "query_id,reference_id";
-inline constexpr std::string_view kQueriesHeader = "query_id,source_id,in_index,family,edits";
+inline constexpr std::string_view kQueriesHeader = "query_id,source_id,in_index,family,edits,split";
 inline constexpr std::string_view kHardNegativesHeader = "query_id,related_reference_id";
 
 // `source` names the text in error messages (usually its path).
@@ -22,7 +22,7 @@ inline constexpr std::string_view kHardNegativesHeader = "query_id,related_refer
 // without a reference and with one.
 BenchResult<GroundTruth> parse_ground_truth_csv(std::string_view text, std::string_view source);
 // Refused: a wrong header or field count, an empty query_id or family, a repeated query_id, in_index not
-// 0/1/true/false.
+// 0/1/true/false, split not train/test.
 BenchResult<std::vector<QueryInfo>> parse_queries_csv(std::string_view text, std::string_view source);
 // Refused: a wrong header or field count, an empty field, a repeated row.
 BenchResult<std::vector<HardNegative>> parse_hard_negatives_csv(std::string_view text, std::string_view source);
