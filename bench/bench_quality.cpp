@@ -11,6 +11,8 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -227,6 +229,18 @@ int main(int argc, char** argv) {
         const bench::PrPoint a = bench::point_at_threshold(on_train, *chosen), b = bench::point_at_threshold(report.methods[m], *chosen);
         std::cout << cv::format("| %s | %.2f | %.4f / %.4f | %.4f / %.4f | %zu |\n", on_train.method.c_str(), *chosen, a.precision,
                                 a.recall, b.precision, b.recall, b.predictions - b.true_positives);
+    }
+    // Every false match of the matcher's own decision on test, named, so each can be looked at.
+    {
+        std::set<std::pair<std::string, std::string>> truth_pairs;
+        for (const auto& p : test_truth.ground_truth.pairs) truth_pairs.emplace(p.query_id, p.reference_id);
+        std::map<std::string, std::string> family_of;
+        for (const auto& q : test_truth.queries) family_of[q.query_id] = q.family;
+        std::cout << "\n## The matcher's false matches on test\n\n| query | family | reference | score |\n|---|---|---|---:|\n";
+        for (const auto& p : bench::predictions_of(test_truth, matcher).predictions)
+            if (p.match && !truth_pairs.count({p.query_id, p.reference_id}))
+                std::cout << cv::format("| %s | %s | %s | %.3f |\n", p.query_id.c_str(), family_of[p.query_id].c_str(),
+                                        p.reference_id.c_str(), p.score);
     }
     std::cout << "\nThe train split's own report: " << train_files.value().markdown.string() << "\n\n";
     std::cout << "## Speed (same run)\n\n| figure | value |\n|---|---:|\n"
