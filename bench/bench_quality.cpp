@@ -102,6 +102,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     bool exact = false;
     app.add_flag("--exact-descriptors", exact, "exact descriptor search, no vocabulary (the candidate search's quality ceiling)");
+    bool with_distractors = false;
+    app.add_flag("--distractors", with_distractors,
+                 "also index DIR/distractors/ (edited copies of the distractors: neardup-make-benchmark --distractor-copies)");
     bool no_early_exit = false;
     app.add_flag("--no-early-exit", no_early_exit, "no early exit for near-exact PDQ copies");
     CLI11_PARSE(app, argc, argv);
@@ -135,7 +138,15 @@ int main(int argc, char** argv) {
     store_options.verify.orientation_window = orientation_window;
     store_options.verify.orientation_min = orientation_min;
     store::Store store(db, store_options);
-    const auto ref_files = indexer::collect_image_files({(dir / "references").string()}).files;
+    std::vector<std::string> reference_dirs{(dir / "references").string()};
+    if (with_distractors) {
+        if (!std::filesystem::is_directory(dir / "distractors")) {
+            std::cerr << (dir / "distractors").string() << " is missing: build the benchmark with -- --distractor-copies N\n";
+            return 1;
+        }
+        reference_dirs.push_back((dir / "distractors").string());
+    }
+    const auto ref_files = indexer::collect_image_files(reference_dirs).files;
     const auto index_start = Clock::now();
     const auto summary = indexer::run_index_job(store, indexer::inputs_from_files(ref_files, {}), {}, [](const auto&) {});
     const double index_s = ms_since(index_start) / 1000;

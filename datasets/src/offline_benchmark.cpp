@@ -1,6 +1,7 @@
 #include "neardup/datasets/offline_benchmark.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -58,6 +59,39 @@ std::string utc_now() {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     return buf;
+}
+
+// distractors/<reference id>_c<nn>.jpg: `distractor_copies` edited copies of every distractor reference, each
+// with a primary edit family in turn; tiles and backgrounds come from the first distractors, never from a photo
+// a query shows. Returns the number written.
+template <class Say>
+std::size_t write_distractor_copies(const BenchmarkPlan& plan, const BenchmarkConfig& config, const std::filesystem::path& out,
+                                    const Say& say) {
+    std::vector<const PlannedReference*> distractors;
+    for (const auto& r : plan.references)
+        if (!r.has_queries) distractors.push_back(&r);
+    const std::size_t copies = static_cast<std::size_t>(config.distractor_copies), total = distractors.size() * copies;
+    std::filesystem::create_directories(out / "distractors");
+    if (total == 0) return 0;
+    const auto seed_of = [&](std::size_t src) { return fnv1a(plan.sources[src].path.string()); };
+    std::vector<cv::Mat> tiles;
+    for (std::size_t i = 0; i < distractors.size() && i < static_cast<std::size_t>(std::max(2, config.tile_pool)); ++i)
+        tiles.push_back(load_source(plan.sources[distractors[i]->source], seed_of(distractors[i]->source)).bgr);
+    say("writing " + std::to_string(total) + " distractor copies (" + std::to_string(copies) + " of each of " +
+        std::to_string(distractors.size()) + " distractors)");
+    std::atomic<std::size_t> done{0};
+    tbb::parallel_for(std::size_t{0}, distractors.size(), [&](std::size_t d) {
+        const PlannedReference& r = *distractors[d];
+        const LoadedSource src = load_source(plan.sources[r.source], seed_of(r.source));
+        for (std::size_t c = 0; c < copies; ++c) {
+            Rng rng(splitmix64(config.seed ^ splitmix64(0xD15C0000ull + d * copies + c)));
+            const EditFamily family = kEditFamilies[(d * copies + c) % kEditFamilies.size()];
+            const EditedQuery edited = make_query(src.bgr, family, rng, EditInputs{src.alpha, tiles}, 3);
+            write_file(out / "distractors" / (r.id + "_c" + id_number(static_cast<int>(c + 1), 2) + ".jpg"), edited.jpeg);
+        }
+        if (const std::size_t n = done.fetch_add(copies) + copies; n % 2000 < copies) say("  " + std::to_string(n) + " distractor copies");
+    });
+    return total;
 }
 
 }  // namespace
@@ -186,7 +220,7 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
 std::string benchmark_config_key(const std::vector<SourceEntry>& entries, const BenchmarkConfig& config) {
     std::string canon = "v" + std::to_string(kFormatVersion) + ";seed=" + std::to_string(config.seed) + ";q=" +
                         std::to_string(config.target_queries) + ";r=" + std::to_string(config.target_references) +
-                        ";hn=" + std::to_string(config.hard_negative_variants) + ";pool=" + std::to_string(config.tile_pool);
+                        ";hn=" + std::to_string(config.hard_negative_variants) + ";pool=" + std::to_string(config.tile_pool) + ";dc=" + std::to_string(config.distractor_copies);
     for (const auto& e : entries) {
         std::error_code ec;
         const auto size = std::filesystem::file_size(e.path, ec);
@@ -212,12 +246,15 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
         try {
             const auto m = nlohmann::json::parse(in);
             if (m.at("config_key") == key && count_files(out / "references") == m.at("counts").at("references").get<std::size_t>() &&
-                count_files(out / "queries") == m.at("counts").at("queries").get<std::size_t>() && fs::exists(out / "ground_truth.csv")) {
+                count_files(out / "queries") == m.at("counts").at("queries").get<std::size_t>() &&
+                count_files(out / "distractors") == m.at("counts").at("distractor_copies").get<std::size_t>() &&
+                fs::exists(out / "ground_truth.csv")) {
                 summary.up_to_date = true;
                 summary.references = m["counts"]["references"];
                 summary.queries = m["counts"]["queries"];
                 summary.in_index = m["counts"]["in_index"];
                 summary.hard_negatives = m["counts"]["hard_negative"];
+                summary.distractor_copies = m["counts"]["distractor_copies"];
                 summary.per_family = m["counts"]["per_family"].get<std::map<std::string, int>>();
                 summary.per_split = m["counts"]["per_split"].get<std::map<std::string, int>>();
                 say("benchmark in " + out.string() + " is up to date (config key " + key + ")");
@@ -266,6 +303,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     fs::remove(out / "manifest.json");
     fs::remove_all(out / "references");
     fs::remove_all(out / "queries");
+    fs::remove_all(out / "distractors");
     fs::create_directories(out / "references");
     fs::create_directories(out / "queries");
 
@@ -307,6 +345,8 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
         write_file(out / "queries" / (q.id + ".jpg"), edited.jpeg);
         if (on_sheet[k]) sheet_images[k] = edited.image;
     });
+
+    if (config.distractor_copies > 0) summary.distractor_copies = write_distractor_copies(plan, config, out, say);
 
     // 3. The CSV files (rows in id order), the contact sheet, then the manifest last: it marks a finished build.
     std::vector<std::size_t> order(plan.queries.size());
@@ -370,7 +410,8 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
                     {"distractor_references", summary.references - with_queries}, {"tile_pool", plan.tile_pool.size()},
                     {"queries", summary.queries}, {"in_index", summary.in_index},
                     {"not_in_index", summary.queries - summary.in_index}, {"hard_negative", summary.hard_negatives},
-                    {"per_family", summary.per_family}, {"per_split", summary.per_split}}},
+                    {"per_family", summary.per_family}, {"per_split", summary.per_split},
+                    {"distractor_copies", summary.distractor_copies}}},
     };
     std::ofstream mf(out / "manifest.json");
     mf << manifest.dump(2) << '\n';

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--tile-pool", config.tile_pool, "photos kept out of the index for collages and backgrounds")
         ->capture_default_str();
+    app.add_option("--distractor-copies", config.distractor_copies,
+                   "edited copies of each distractor reference, written to distractors/ (bench_quality --distractors)")
+        ->check(CLI::Range(0, 99))->capture_default_str();
     app.add_option("--threads", threads, "worker threads (0: all cores)");
     std::filesystem::path review;
     app.add_option("--review", review, "only write contact sheets of kept and dropped sources to this folder");
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
                     out.string().c_str(), summary.references, summary.queries, summary.in_index, summary.hard_negatives,
                     summary.up_to_date ? ", up to date" : "");
         for (const auto& [family, n] : summary.per_family) std::printf("  %-15s %d\n", family.c_str(), n);
+        if (summary.distractor_copies) std::printf("  %zu distractor copies in distractors/\n", summary.distractor_copies);
         for (const auto& [split, n] : summary.per_split) std::printf("  split %-9s %d queries\n", split.c_str(), n);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "neardup-make-benchmark: %s\n", e.what());

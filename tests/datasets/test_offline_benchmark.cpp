@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "generated_photos.hpp"
 #include "neardup/datasets/offline_benchmark.hpp"
@@ -167,6 +168,48 @@ TEST_CASE("the same seed gives byte-identical benchmarks") {
     CHECK(slurp(dir.path() / "one" / "ground_truth.csv") == slurp(dir.path() / "two" / "ground_truth.csv"));
     for (const auto& e : std::filesystem::directory_iterator(dir.path() / "one" / "queries"))
         CHECK(slurp(e.path()) == slurp(dir.path() / "two" / "queries" / e.path().filename()));
+}
+
+TEST_CASE("distractor copies edit only distractors, are reproducible, and are part of the cached build") {
+    TempDir dir("offline-distractors");
+    const auto sources = generated_sources(dir.path() / "src");
+    BenchmarkConfig c = small_config();
+    c.distractor_copies = 3;
+    const auto out = dir.path() / "out";
+    const BuildSummary s = build_offline_benchmark(sources, c, out);
+    const auto qs = read_csv(out / "queries.csv");
+    std::set<std::string> queried;  // every photo a query shows
+    for (std::size_t i = 1; i < qs.size(); ++i) queried.insert(qs[i][1]);
+    std::set<std::string> distractor_refs;
+    for (const auto& e : std::filesystem::directory_iterator(out / "references"))
+        if (!queried.count(e.path().stem().string())) distractor_refs.insert(e.path().stem().string());
+    REQUIRE_FALSE(distractor_refs.empty());
+    CHECK(s.distractor_copies == distractor_refs.size() * 3);
+    std::map<std::string, int> per_reference;
+    for (const auto& e : std::filesystem::directory_iterator(out / "distractors")) {
+        const std::string stem = e.path().stem().string();  // <reference id>_c<nn>
+        const auto cut = stem.rfind("_c");
+        REQUIRE(cut != std::string::npos);
+        CHECK(distractor_refs.count(stem.substr(0, cut)) == 1);
+        CHECK(cv::imread(e.path().string()).empty() == false);
+        ++per_reference[stem.substr(0, cut)];
+    }
+    CHECK(per_reference.size() == distractor_refs.size());
+    for (const auto& [ref, n] : per_reference) CHECK(n == 3);
+    CHECK(nlohmann::json::parse(slurp(out / "manifest.json"))["counts"]["distractor_copies"] == s.distractor_copies);
+
+    // The same config again: up to date. A second folder: byte-identical copies.
+    CHECK(build_offline_benchmark(sources, c, out).up_to_date);
+    build_offline_benchmark(sources, c, dir.path() / "two");
+    for (const auto& e : std::filesystem::directory_iterator(out / "distractors"))
+        CHECK(slurp(e.path()) == slurp(dir.path() / "two" / "distractors" / e.path().filename()));
+    // A copy lost from the folder: the build is redone.
+    std::filesystem::remove(std::filesystem::directory_iterator(out / "distractors")->path());
+    CHECK_FALSE(build_offline_benchmark(sources, c, out).up_to_date);
+    // Back to none: the folder goes with the rest of the old build.
+    c.distractor_copies = 0;
+    CHECK(build_offline_benchmark(sources, c, out).distractor_copies == 0);
+    CHECK_FALSE(std::filesystem::exists(out / "distractors"));
 }
 
 TEST_CASE("the split is a fixed function of the key and the seed, about half each") {

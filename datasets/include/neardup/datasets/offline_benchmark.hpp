@@ -26,6 +26,11 @@ struct BenchmarkConfig {
     int hard_negative_variants = 4;
     // Photos set aside, never indexed, for collage tiles and new backgrounds.
     int tile_pool = 60;
+    // Edited copies of each distractor reference written to distractors/ (0: none): an index of many more
+    // references than the queries' originals, to measure how ranking and false matches hold up as the archive
+    // grows. Only distractors are edited (never a photo any query shows), and their collage tiles and
+    // backgrounds are other distractors, so no query truly matches one.
+    int distractor_copies = 0;
     std::string command;  // recorded in the manifest
 };
 
@@ -70,7 +75,7 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
 struct BuildSummary {
     std::size_t listed = 0;
     ScreeningResult screening;
-    std::size_t references = 0, queries = 0, in_index = 0, hard_negatives = 0;
+    std::size_t references = 0, queries = 0, in_index = 0, hard_negatives = 0, distractor_copies = 0;
     std::map<std::string, int> per_family;
     std::map<std::string, int> per_split;  // queries in train and in test
     double seconds = 0;
