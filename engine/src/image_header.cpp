@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace neardup {
 namespace {
@@ -80,7 +81,8 @@ Result<ImageHeader> probe_png(Bytes b) {
     const std::size_t tail = std::min<std::size_t>(b.size(), 4096);
     const auto* first = b.data() + b.size() - tail;
     const auto* last = b.data() + b.size();
-    if (std::search(first, last, "IEND", "IEND" + 4) == last) return truncated("PNG: no IEND chunk (file cut short)");
+    static constexpr std::string_view kIend = "IEND";
+    if (std::search(first, last, kIend.begin(), kIend.end()) == last) return truncated("PNG: no IEND chunk (file cut short)");
     return h;
 }
 

@@ -139,6 +139,19 @@ TEST_CASE("bad input gets a typed error, never a crash", "[decode][bad_input]") 
         bytes.resize(bytes.size() - 100);
         CHECK(decode_image(bytes).error().code == ErrorCode::truncated);
     }
+    SECTION("a DICOM signature at byte 128 is refused before OpenCV's decoder choice can reach its DICOM reader") {
+        for (const char* ext : {".webp", ".bmp", ".png"}) {
+            auto bytes = encode(synthetic_picture(120, 90), ext);
+            REQUIRE(bytes.size() > 132);
+            REQUIRE(decode_image(bytes).ok());
+            std::copy_n("DICM", 4, bytes.begin() + 128);
+            const auto d = decode_image(bytes);
+            INFO(ext);
+            REQUIRE_FALSE(d.ok());
+            CHECK(d.error().code == ErrorCode::decode_failed);
+            CHECK(d.error().message == std::string(ext + 1) + " image carries a DICOM signature at byte 128, which OpenCV would decode as DICOM; refused");
+        }
+    }
     SECTION("every prefix of a JPEG and a PNG is an error, and none crashes") {
         for (const char* ext : {".jpg", ".png"}) {
             const auto bytes = encode(synthetic_picture(64, 48), ext);
