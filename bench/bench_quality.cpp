@@ -102,6 +102,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     bool exact = false;
     app.add_flag("--exact-descriptors", exact, "exact descriptor search, no vocabulary (the candidate search's quality ceiling)");
+    int shared_refs = store::StoreOptions{}.shared_inlier_references;
+    app.add_option("--shared-inliers", shared_refs, "leave out query keypoints that are inliers of this many references (0: off)")
+        ->capture_default_str();
     bool with_distractors = false;
     app.add_flag("--distractors", with_distractors,
                  "also index DIR/distractors/ (edited copies of the distractors: neardup-make-benchmark --distractor-copies)");
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
     store_options.region_vote_descriptors = region_descriptors;
     if (exact) store_options.descriptors.ivf_threshold = std::numeric_limits<std::size_t>::max();
     if (no_early_exit) store_options.early_exit_pdq_distance = -1;
+    store_options.shared_inlier_references = shared_refs;
     if (no_orientation_gate) store_options.verify.orientation_bins = 0;
     store_options.verify.orientation_window = orientation_window;
     store_options.verify.orientation_min = orientation_min;

@@ -64,10 +64,12 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         if (m[0].distance < slot.distance) slot = m[0];
     }
     std::vector<cv::Point2f> qp, rp;
+    std::vector<int> qi;
     std::vector<int> turn_bins(static_cast<std::size_t>(std::max(0, options.orientation_bins)), 0);
     for (const auto& m : best_for_reference) {
         if (m.queryIdx < 0) continue;
         qp.push_back(query.position(m.queryIdx));
+        qi.push_back(m.queryIdx);
         rp.push_back(reference.position(m.trainIdx));
         if (!turn_bins.empty()) {
             // Angles are in 1/256 turn: the difference wraps around in uint8 arithmetic.
@@ -100,11 +102,15 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         if (mask[i]) {
             inlier_points.push_back(rp[i]);
             query_points.push_back(qp[i]);
+            out.query_inliers.push_back(qi[i]);
         }
     // Inliers bunched in a tiny patch are a repeated logo or texture, not a copy of the photo.
     const cv::Rect2f box = cv::boundingRect(inlier_points);
     const float frame_area = static_cast<float>(reference.frame_width) * reference.frame_height;
-    if (box.area() < 0.002f * frame_area) return out;
+    if (box.area() < 0.002f * frame_area) {
+        out.query_inliers.clear();
+        return out;
+    }
     out.inliers = static_cast<int>(inlier_points.size());
     const float sx = static_cast<float>(reference_size.width) / std::max<int>(1, reference.frame_width);
     const float sy = static_cast<float>(reference_size.height) / std::max<int>(1, reference.frame_height);

@@ -6,6 +6,7 @@
 
 #include <tbb/parallel_for.h>
 
+#include "neardup/engine/hamming.hpp"
 #include "neardup/engine/regions.hpp"
 #include "neardup/store/store.hpp"
 #include "signature_rows.hpp"
@@ -137,7 +138,8 @@ std::vector<SearchHit> Searcher::search_signatures(const IndexView& view, QueryS
 }
 
 void Searcher::verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
-                      const SearchOptions& options, std::vector<SearchHit>& hits, SearchTrace& trace) const {
+                      const SearchOptions& options, std::vector<SearchHit>& hits, ExplainedById& explained,
+                      SearchTrace& trace) const {
     const double threshold = options.threshold.value_or(options_.match_threshold);
     std::vector<std::uint8_t> signature_bytes;
     for (std::int64_t id : candidates) {
@@ -161,6 +163,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.mirrored = e.geometry.mirrored;
         h.region = e.geometry.reference_region;
         h.query_region = e.geometry.query_region;
+        explained[id] = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
         h.hash_only = entry->hash_only();
         hits.push_back(std::move(h));
     }
@@ -189,9 +192,10 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     lap(clock, t.hashes);
     if (crowded) near_exact = 0;  // the votes must run to find the others
     std::vector<SearchHit> hits;
+    ExplainedById explained;
     if (near_exact) {
         // A near-exact copy: its verification decides whether the descriptor search is needed at all.
-        verify(view, query, candidates, options, hits, t);
+        verify(view, query, candidates, options, hits, explained, t);
         lap(clock, t.verify);
         const bool confirmed = std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) {
             return h.match && h.pdq_distance <= options_.early_exit_pdq_distance && h.inliers >= options_.early_exit_inliers;
@@ -221,11 +225,47 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
         ++taken;
     }
     lap(clock, t.votes);
-    verify(view, query, candidates, options, hits, t);
+    verify(view, query, candidates, options, hits, explained, t);
+    discount_shared(hits, explained, options.threshold.value_or(options_.match_threshold));
     lap(clock, t.verify);
     std::sort(hits.begin(), hits.end(), best_first);
     if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
     return hits;
+}
+
+void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById& explained, double threshold) const {
+    const int limit = options_.shared_inlier_references;
+    if (limit <= 0) return;
+    // A query keypoint is counted once per distinct reference it explains; PDQ-near references (copies of
+    // one picture the archive holds several times) count as one.
+    const auto slot = [](const Explained& e, int k) { return (static_cast<std::int64_t>(e.mirrored) << 32) | k; };
+    std::unordered_map<std::int64_t, int> uses;
+    std::vector<const Explained*> counted;
+    for (const SearchHit& h : hits) {
+        const auto it = explained.find(h.id);
+        if (h.inliers <= 0 || it == explained.end()) continue;
+        const Explained& e = it->second;
+        if (std::any_of(counted.begin(), counted.end(), [&](const Explained* c) {
+                return hamming_distance(c->pdq, e.pdq) <= options_.shared_inlier_pdq_distance;
+            }))
+            continue;
+        counted.push_back(&e);
+        for (int k : e.query_inliers) ++uses[slot(e, k)];
+    }
+    for (SearchHit& h : hits) {
+        const auto it = explained.find(h.id);
+        if (h.inliers <= 0 || it == explained.end()) continue;
+        int shared = 0;
+        for (int k : it->second.query_inliers) shared += uses[slot(it->second, k)] >= limit ? 1 : 0;
+        if (shared == 0) continue;
+        // The score of what is left: the hash evidence as it was, the geometry without the shared inliers.
+        MatchEvidence rest;
+        rest.pdq_distance = h.pdq_distance;
+        rest.pdq_quality = it->second.pdq_quality;
+        rest.geometry.inliers = h.inliers - shared;
+        h.score = std::min(h.score, match_score(rest, options_.score));
+        h.match = h.score >= threshold;
+    }
 }
 
 std::vector<PdqMatch> Searcher::search_pdq(const IndexView& view, const Hash256& hash, const PdqSearchOptions& options) const {

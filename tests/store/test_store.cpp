@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <opencv2/imgcodecs.hpp>
@@ -528,6 +530,100 @@ TEST_CASE("the parallel region pass returns what searching each region alone and
         check_same_hits(got, want);
     }
     CHECK(regions_searched >= 2);
+}
+
+namespace {
+
+// A shop-app screenshot: the same detailed chrome (status bar, title bar, price, title, stars, buttons) around
+// whatever photo it shows.
+cv::Mat app_screenshot(const cv::Mat& photo) {
+    const int w = 720, top = 150, photo_h = 540, bottom = 520;
+    cv::Mat s(top + photo_h + bottom, w, CV_8UC3, cv::Scalar(255, 255, 255));
+    const cv::Scalar ink(30, 30, 30), accent(0, 90, 255), grey(140, 140, 140);
+    const int font = cv::FONT_HERSHEY_SIMPLEX;
+    cv::putText(s, "9:41", {24, 36}, font, 0.9, ink, 2, cv::LINE_AA);
+    for (int i = 0; i < 4; ++i) cv::rectangle(s, cv::Rect(560 + i * 12, 34 - (i + 1) * 6, 8, (i + 1) * 6), ink, cv::FILLED);
+    cv::rectangle(s, cv::Rect(630, 14, 60, 24), ink, 2);
+    cv::line(s, {30, 105}, {52, 85}, ink, 4, cv::LINE_AA);
+    cv::line(s, {30, 105}, {52, 125}, ink, 4, cv::LINE_AA);
+    cv::putText(s, "Product details", {90, 118}, font, 1.1, ink, 2, cv::LINE_AA);
+    cv::rectangle(s, cv::Rect(640, 88, 44, 30), ink, 3);
+    cv::Mat fitted;
+    cv::resize(photo, fitted, {w, photo_h}, 0, 0, cv::INTER_AREA);
+    fitted.copyTo(s(cv::Rect(0, top, w, photo_h)));
+    int y = top + photo_h + 80;
+    cv::putText(s, "$19.99", {24, y}, cv::FONT_HERSHEY_DUPLEX, 2.0, accent, 3, cv::LINE_AA);
+    cv::putText(s, "$39.90", {290, y}, font, 0.9, grey, 1, cv::LINE_AA);
+    cv::line(s, {290, y - 10}, {400, y - 10}, grey, 2);
+    y += 60;
+    cv::putText(s, "Original leather handbag for women", {24, y}, font, 0.9, ink, 2, cv::LINE_AA);
+    y += 46;
+    cv::putText(s, "Free shipping - 7k sold", {24, y}, font, 0.75, grey, 1, cv::LINE_AA);
+    y += 56;
+    for (int i = 0; i < 5; ++i) {
+        const cv::Point c(40 + i * 38, y - 8);
+        const std::array<cv::Point, 4> star = {c + cv::Point(0, -14), c + cv::Point(14, 0), c + cv::Point(0, 14), c + cv::Point(-14, 0)};
+        cv::fillConvexPoly(s, star.data(), 4, i < 4 ? cv::Scalar(0, 190, 255) : grey, cv::LINE_AA);
+    }
+    cv::putText(s, "4.8 (2316)", {240, y}, font, 0.75, grey, 1, cv::LINE_AA);
+    const int by = s.rows - 120;
+    cv::rectangle(s, cv::Rect(24, by, 324, 88), cv::Scalar(0, 165, 255), cv::FILLED);
+    cv::rectangle(s, cv::Rect(372, by, 324, 88), accent, cv::FILLED);
+    cv::putText(s, "Add to cart", {70, by + 56}, font, 1.0, cv::Scalar(255, 255, 255), 2, cv::LINE_AA);
+    cv::putText(s, "Buy now", {450, by + 56}, font, 1.0, cv::Scalar(255, 255, 255), 2, cv::LINE_AA);
+    return s;
+}
+
+std::optional<SearchHit> hit_of(const std::vector<SearchHit>& hits, const std::string& key) {
+    const auto it = std::find_if(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.key == key; });
+    return it == hits.end() ? std::nullopt : std::optional<SearchHit>(*it);
+}
+
+}  // namespace
+
+TEST_CASE("inliers that many references share do not make a match: the photo inside the chrome does", "[store][matcher][regions]") {
+    test::TempDir dir;
+    // The archive: screenshots of three photos the query does not show, all in one app's chrome, and the
+    // photo the query shows.
+    const std::vector<std::string> others = {"sample2_1280.jpg", "slide-3.jpg", "slide-6.jpg"};
+    {
+        Store writer(dir.path());
+        for (const auto& name : others) REQUIRE(writer.add("shot-" + name, jpeg(app_screenshot(photo(name)), 90)).ok());
+        REQUIRE(writer.add("dome", test::read_bytes(test::sample_photo("dome.jpg"))).ok());
+    }
+    SearchOptions all;
+    all.top = 0;
+    const auto query = jpeg(app_screenshot(photo("dome.jpg")), 80);
+    StoreOptions options;
+    options.mode = OpenMode::read_only;
+    REQUIRE(options.shared_inlier_references == 3);
+
+    // Without the discount the chrome alone matches the screenshots: what this test guards against.
+    options.shared_inlier_references = 0;
+    {
+        const Store store(dir.path(), options);
+        const auto hits = store.search(query, all).value();
+        int chrome_matches = 0;
+        for (const auto& name : others) chrome_matches += hit_of(hits, "shot-" + name).value_or(SearchHit{}).match ? 1 : 0;
+        REQUIRE(chrome_matches >= 2);
+    }
+    options.shared_inlier_references = 3;
+    const Store store(dir.path(), options);
+    const auto hits = store.search(query, all).value();
+    for (const auto& name : others) {
+        INFO(name);
+        CHECK_FALSE(hit_of(hits, "shot-" + name).value_or(SearchHit{}).match);
+    }
+    // The photo inside is what matches (as a whole or through its region).
+    REQUIRE_FALSE(hits.empty());
+    CHECK(hits.front().key == "dome");
+    CHECK(hits.front().match);
+
+    // A true copy of one archived screenshot still matches it: its photo's inliers are its own.
+    const auto copy = store.search(jpeg(app_screenshot(photo("slide-3.jpg")), 70), all).value();
+    REQUIRE_FALSE(copy.empty());
+    CHECK(copy.front().key == "shot-slide-3.jpg");
+    CHECK(copy.front().match);
 }
 
 TEST_CASE("an unusable index directory is a StoreError", "[store][bad_input]") {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <vector>
 
 #include <opencv2/core/types.hpp>
 
@@ -16,6 +17,7 @@ struct GeometricMatch {
     bool mirrored = false;        // found through the mirrored query
     cv::Rect2f reference_region;  // inliers' bounding box in the reference, full-size pixels
     cv::Rect2f query_region;      // the same inliers' bounding box in the query, full-size pixels (0 when unknown)
+    std::vector<int> query_inliers;  // indices of the inliers' query keypoints (in the mirrored features when mirrored)
 };
 
 struct VerifyOptions {

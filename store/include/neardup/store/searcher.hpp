@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <opencv2/core/types.hpp>
@@ -117,9 +118,20 @@ private:
                                   VoteBudget budget, SearchTrace& trace) const;
     // The regions propose_regions finds in the image, each with its query signature (in parallel).
     std::vector<RegionQuery> region_queries(const DecodedImage& image, SearchTrace& trace) const;
+    // What verification found of one reference beyond its hit: which query keypoints explain it.
+    struct Explained {
+        std::vector<int> query_inliers;  // in the mirrored features when `mirrored`
+        bool mirrored = false;
+        Hash256 pdq{};
+        int pdq_quality = 0;
+    };
+    using ExplainedById = std::unordered_map<std::int64_t, Explained>;
     // Verifies `candidates` in order, skipping ids already in `hits` and those inactive in `view`.
     void verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
-                const SearchOptions& options, std::vector<SearchHit>& hits, SearchTrace& trace) const;
+                const SearchOptions& options, std::vector<SearchHit>& hits, ExplainedById& explained, SearchTrace& trace) const;
+    // StoreOptions::shared_inlier_references: re-scores each hit without the query keypoints that explain
+    // that many other references too (counting PDQ-near references once).
+    void discount_shared(std::vector<SearchHit>& hits, const ExplainedById& explained, double threshold) const;
 
     const Catalog& catalog_;
     const SignatureExtractor& extractor_;
