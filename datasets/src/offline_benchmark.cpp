@@ -61,6 +61,10 @@ std::string utc_now() {
     return buf;
 }
 
+// A source as every build sees it: seeded by its path, so a cut-out gets the same studio background in every
+// build, in every role and in the review sheets.
+LoadedSource load_seeded(const SourceEntry& entry) { return load_source(entry, fnv1a(entry.path.string())); }
+
 // distractors/<reference id>_c<nn>.jpg: `distractor_copies` edited copies of every distractor reference, each
 // with a primary edit family in turn; tiles and backgrounds come from the first distractors, never from a photo
 // a query shows. Returns the number written.
@@ -73,16 +77,15 @@ std::size_t write_distractor_copies(const BenchmarkPlan& plan, const BenchmarkCo
     const std::size_t copies = static_cast<std::size_t>(config.distractor_copies), total = distractors.size() * copies;
     std::filesystem::create_directories(out / "distractors");
     if (total == 0) return 0;
-    const auto seed_of = [&](std::size_t src) { return fnv1a(plan.sources[src].path.string()); };
     std::vector<cv::Mat> tiles;
     for (std::size_t i = 0; i < distractors.size() && i < static_cast<std::size_t>(std::max(2, config.tile_pool)); ++i)
-        tiles.push_back(load_source(plan.sources[distractors[i]->source], seed_of(distractors[i]->source)).bgr);
+        tiles.push_back(load_seeded(plan.sources[distractors[i]->source]).bgr);
     say("writing " + std::to_string(total) + " distractor copies (" + std::to_string(copies) + " of each of " +
         std::to_string(distractors.size()) + " distractors)");
     std::atomic<std::size_t> done{0};
     tbb::parallel_for(std::size_t{0}, distractors.size(), [&](std::size_t d) {
         const PlannedReference& r = *distractors[d];
-        const LoadedSource src = load_source(plan.sources[r.source], seed_of(r.source));
+        const LoadedSource src = load_seeded(plan.sources[r.source]);
         for (std::size_t c = 0; c < copies; ++c) {
             Rng rng(splitmix64(config.seed ^ splitmix64(0xD15C0000ull + d * copies + c)));
             const EditFamily family = kEditFamilies[(d * copies + c) % kEditFamilies.size()];
@@ -220,7 +223,8 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
 std::string benchmark_config_key(const std::vector<SourceEntry>& entries, const BenchmarkConfig& config) {
     std::string canon = "v" + std::to_string(kFormatVersion) + ";seed=" + std::to_string(config.seed) + ";q=" +
                         std::to_string(config.target_queries) + ";r=" + std::to_string(config.target_references) +
-                        ";hn=" + std::to_string(config.hard_negative_variants) + ";pool=" + std::to_string(config.tile_pool) + ";dc=" + std::to_string(config.distractor_copies);
+                        ";hn=" + std::to_string(config.hard_negative_variants) + ";pool=" + std::to_string(config.tile_pool) +
+                        ";dc=" + std::to_string(config.distractor_copies);
     for (const auto& e : entries) {
         std::error_code ec;
         const auto size = std::filesystem::file_size(e.path, ec);
@@ -271,7 +275,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     std::vector<std::string> load_errors(entries.size());
     tbb::parallel_for(std::size_t{0}, entries.size(), [&](std::size_t i) {
         try {
-            stats[i] = measure_source(entries[i], load_source(entries[i], fnv1a(entries[i].path.string())));
+            stats[i] = measure_source(entries[i], load_seeded(entries[i]));
         } catch (const std::exception& e) {
             load_errors[i] = e.what();  // screened out as too small below
         }
@@ -307,14 +311,13 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     fs::create_directories(out / "references");
     fs::create_directories(out / "queries");
 
-    const auto seed_of = [&](std::size_t src) { return fnv1a(plan.sources[src].path.string()); };
     std::vector<cv::Mat> pool;
-    for (const std::size_t i : plan.tile_pool) pool.push_back(load_source(plan.sources[i], seed_of(i)).bgr);
+    for (const std::size_t i : plan.tile_pool) pool.push_back(load_seeded(plan.sources[i]).bgr);
 
     say("writing " + std::to_string(plan.references.size()) + " references");
     tbb::parallel_for(std::size_t{0}, plan.references.size(), [&](std::size_t k) {
         const auto& r = plan.references[k];
-        write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(load_source(plan.sources[r.source], seed_of(r.source)).bgr, kReferenceJpegQuality));
+        write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(load_seeded(plan.sources[r.source]).bgr, kReferenceJpegQuality));
     });
 
     say("writing " + std::to_string(plan.queries.size()) + " queries");
@@ -328,7 +331,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     }
     tbb::parallel_for(std::size_t{0}, plan.queries.size(), [&](std::size_t k) {
         const PlannedQuery& q = plan.queries[k];
-        const LoadedSource src = load_source(plan.sources[q.source], seed_of(q.source));
+        const LoadedSource src = load_seeded(plan.sources[q.source]);
         Rng rng(q.seed);
         EditInputs inputs{src.alpha, pool};
         EditedQuery edited;
@@ -425,7 +428,7 @@ void write_review_sheets(const std::vector<SourceEntry>& entries, const std::fil
     std::vector<SourceStats> stats(entries.size());
     tbb::parallel_for(std::size_t{0}, entries.size(), [&](std::size_t i) {
         try {
-            stats[i] = measure_source(entries[i], load_source(entries[i], fnv1a(entries[i].path.string())));
+            stats[i] = measure_source(entries[i], load_seeded(entries[i]));
         } catch (const std::exception&) {
         }
     });
@@ -451,7 +454,7 @@ void write_review_sheets(const std::vector<SourceEntry>& entries, const std::fil
                 }
                 cv::Mat img;
                 try {
-                    img = load_source(entries[i], fnv1a(entries[i].path.string())).bgr;
+                    img = load_seeded(entries[i]).bgr;
                 } catch (const std::exception&) {
                     img = cv::Mat(32, 32, CV_8UC3, cv::Scalar(0, 0, 255));
                 }

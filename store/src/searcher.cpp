@@ -256,7 +256,10 @@ void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById
         const auto it = explained.find(h.id);
         if (h.inliers <= 0 || it == explained.end()) continue;
         int shared = 0;
-        for (int k : it->second.query_inliers) shared += uses[slot(it->second, k)] >= limit ? 1 : 0;
+        for (int k : it->second.query_inliers) {
+            const auto u = uses.find(slot(it->second, k));
+            shared += u != uses.end() && u->second >= limit ? 1 : 0;
+        }
         if (shared == 0) continue;
         // The score of what is left: the hash evidence as it was, the geometry without the shared inliers.
         MatchEvidence rest;
