@@ -10,7 +10,10 @@ packages=(
   libtbb-dev
   libboost-dev libboost-system-dev
   catch2
-  nlohmann-json3-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcsv-dev
+  # the catalog: SQLite (embedded default) and libpq (a shared PostgreSQL catalog); the tests start their own
+  # PostgreSQL server in a temporary directory
+  libsqlite3-dev libpq-dev postgresql
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcsv-dev
   # the fuzz preset: clang++ and its runtimes (ASan, UBSan, libFuzzer), for scripts/fuzz.sh and CI's smoke run
   clang libclang-rt-14-dev
   # the package test: dpkg-shlibdeps (dpkg-dev) and systemd-analyze for the unit

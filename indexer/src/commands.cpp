@@ -64,17 +64,21 @@ Result<std::vector<std::uint8_t>> read_indexed_source(const store::CatalogEntry&
     return bytes;
 }
 
-store::StoreOptions read_only() {
+std::string& catalog_setting() {
+    static std::string address;
+    return address;
+}
+
+// Options for a store opened in `mode`, on the catalog named by --catalog (default: the directory's own).
+store::StoreOptions opened(store::OpenMode mode) {
     store::StoreOptions o;
-    o.mode = store::OpenMode::read_only;
+    o.mode = mode;
+    o.catalog = catalog_setting();
     return o;
 }
 
-store::StoreOptions writable() {
-    store::StoreOptions o;
-    o.mode = store::OpenMode::write;
-    return o;
-}
+store::StoreOptions read_only() { return opened(store::OpenMode::read_only); }
+store::StoreOptions writable() { return opened(store::OpenMode::write); }
 
 // Writes DIR/<query>__<key>.jpg; the reference is read from the path it was indexed from, if still there.
 void draw_review(const std::filesystem::path& dir, const std::filesystem::path& query_path,
@@ -94,6 +98,8 @@ void draw_review(const std::filesystem::path& dir, const std::filesystem::path& 
 }
 
 }  // namespace
+
+void set_catalog_address(std::string address) { catalog_setting() = std::move(address); }
 
 int run_fingerprint(const FingerprintArgs& args) {
     const auto list = indexer::collect_image_files(args.paths);
@@ -228,8 +234,7 @@ int run_import(const ImportArgs& args) {
     }
     auto list = indexer::read_hash_list(in, *format);
     for (const auto& p : list.problems) spdlog::error("{}:{}: {}", args.file, p.line, p.message);
-    store::StoreOptions options;
-    options.mode = store::OpenMode::create;
+    store::StoreOptions options = opened(store::OpenMode::create);
     options.background_merges = false;  // one merge at the end
     store::Store store(args.db, options);
     std::size_t added = 0, replaced = 0, unchanged = 0, failed = list.problems.size();
@@ -330,8 +335,7 @@ int run_index(const IndexArgs& args) {
             return kExitFailure;
         }
     }
-    store::StoreOptions store_options;
-    store_options.mode = store::OpenMode::create;
+    store::StoreOptions store_options = opened(store::OpenMode::create);
     store_options.background_merges = false;  // a bulk load: optimise() merges once at the end
     store::Store store(args.db, store_options);
     indexer::Progress progress(inputs.size());

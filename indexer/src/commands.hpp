@@ -60,6 +60,10 @@ struct ImportArgs {
     bool replace = false;
 };
 
+// The catalog every command's --db index uses: empty for the directory's own catalog.sqlite, or a
+// postgresql:// URI shared with other processes (--catalog, or NEARDUP_CATALOG).
+void set_catalog_address(std::string address);
+
 int run_fingerprint(const FingerprintArgs& args);
 int run_hash(const HashArgs& args);
 int run_export(const ExportArgs& args);

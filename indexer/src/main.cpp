@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     int threads = 0;
     app.add_option("--threads", threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    std::string catalog;
+    app.add_option("--catalog", catalog,
+                   "a PostgreSQL catalog shared with other processes (postgresql://USER@HOST/DATABASE; default: catalog.sqlite "
+                   "in the --db directory, which then holds only this process's index files)")
+        ->envname("NEARDUP_CATALOG");
 
     FingerprintArgs fp;
     auto* fingerprint = app.add_subcommand("fingerprint", "print the fingerprints of image files as JSON lines");
@@ -115,6 +120,7 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<tbb::global_control> limit;
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
+    set_catalog_address(catalog);
     try {
         if (*fingerprint) return run_fingerprint(fp);
         if (*index) return run_index(ix);

@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
                                    "(the package's /etc/neardup/neardup.conf); the command line wins");
     app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt name is an error, not silently ignored
     app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)")->required();
+    std::string catalog;
+    app.add_option("--catalog", catalog,
+                   "A PostgreSQL catalog shared with other servers and index runs (postgresql://USER@HOST/DATABASE; default: "
+                   "catalog.sqlite in --db, which then holds only this server's index files)")
+        ->envname("NEARDUP_CATALOG");
     app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
     app.add_option("--io-threads", server_options.io_threads, "Threads for network I/O")->capture_default_str()->check(CLI::Range(1, 64));
     app.add_option("--workers", server_options.workers, "Threads that decode, fingerprint and search (0: one per core)")
@@ -124,6 +129,7 @@ int main(int argc, char** argv) {
             const auto t0 = std::chrono::steady_clock::now();
             neardup::store::StoreOptions store_options;
             store_options.query_cache_bytes = static_cast<std::size_t>(query_cache_mib * (1 << 20));
+            store_options.catalog = catalog;
             store = std::make_unique<neardup::store::Store>(db, store_options);
             const auto s = store->stats();
             handler.attach(*store);  // before the log line, which tells that /readyz answers 200

@@ -19,6 +19,8 @@
 #include "durable_file.hpp"
 #include "neardup/store/snapshot_manifest.hpp"
 #include "neardup/store/key.hpp"
+#include "neardup/store/postgres_catalog.hpp"
+#include "neardup/store/sqlite_catalog.hpp"
 #include "signature_rows.hpp"
 
 namespace neardup::store {
@@ -72,6 +74,31 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
     : dir_(dir), options_(std::move(options)), extractor_(options_.signature) {
     if (options_.tail_rows < 1 || options_.merge_fanout < 2)
         throw std::invalid_argument("StoreOptions: tail_rows must be >= 1 and merge_fanout >= 2");
+    std::error_code ec;
+    if (is_postgres_url(options_.catalog)) {
+        // A shared catalog: the directory holds only what this process derives from it (snapshot, segments).
+        if (options_.mode != OpenMode::read_only) {
+            std::filesystem::create_directories(dir_, ec);
+            if (ec) throw StoreError("cannot create index directory " + dir_.string() + ": " + ec.message());
+            lock_ = std::make_unique<DirectoryLock>(dir_);
+        }
+        catalog_ = std::make_unique<PostgresCatalog>(options_.catalog, catalog_mode(options_.mode));
+    } else {
+        if (!options_.catalog.empty())
+            throw StoreError("catalog address " + options_.catalog + " is not a postgresql:// URI (the default catalog is " + kCatalogFile +
+                             " in the index directory)");
+        open_sqlite_catalog();
+    }
+    searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
+    if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
+    load_snapshot();
+    if (options_.background_merges && options_.mode != OpenMode::read_only) {
+        merger_ = std::jthread([this](std::stop_token stop) { merge_loop(stop); });
+        request_merge();  // segments loaded from a snapshot may be due
+    }
+}
+
+void Store::open_sqlite_catalog() {
     const auto catalog_file = dir_ / kCatalogFile;
     std::error_code ec;
     if (!std::filesystem::exists(catalog_file, ec)) {
@@ -87,19 +114,12 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
         if (ec) throw StoreError("cannot create index directory " + dir_.string() + ": " + ec.message());
     }
     if (options_.mode != OpenMode::read_only) lock_ = std::make_unique<DirectoryLock>(dir_);
-    catalog_ = std::make_unique<Catalog>(catalog_file, catalog_mode(options_.mode));
-    searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
-    if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
+    catalog_ = std::make_unique<SqliteCatalog>(catalog_file, catalog_mode(options_.mode));
     if (std::filesystem::file_size(catalog_file, ec) <= kQuickCheckBytes && !ec) {
         const auto problems = catalog_->integrity_problems(true);
         if (!problems.empty())
             throw StoreError("the catalog " + catalog_file.string() + " is damaged (" + problems.front() + (problems.size() > 1 ? ", ..." : "") +
                              "): restore it from a backup; `neardup check --db " + dir_.string() + "` lists every problem");
-    }
-    load_snapshot();
-    if (options_.background_merges && options_.mode != OpenMode::read_only) {
-        merger_ = std::jthread([this](std::stop_token stop) { merge_loop(stop); });
-        request_merge();  // segments loaded from a snapshot may be due
     }
 }
 

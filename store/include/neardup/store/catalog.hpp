@@ -1,21 +1,18 @@
-// The durable catalog of references: one SQLite database (WAL), the source of truth for every index.
+// The durable catalog of references, the source of truth for every index: what every backend offers
+// (sqlite_catalog.hpp, the embedded default; postgres_catalog.hpp, shared by many processes).
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-struct sqlite3;
 
 namespace neardup::store {
 
@@ -59,69 +56,59 @@ struct NewEntry {
     bool replace = false;                 // deactivate an active entry with the same key first
 };
 
-// create: the file is made if missing; write: it must exist; read_only: it must exist, nothing is written (on
-// read-only storage the database is opened as immutable).
+// create: the catalog is made if missing; write: it must exist; read_only: it must exist, nothing is written
+// (SQLite on read-only storage opens the file as immutable).
 enum class CatalogMode { create, write, read_only };
 
-// Thread-safe: writes go through one connection under a lock, reads through a small pool of others (WAL lets
-// them overlap).
+// Rows of a catalog, with the same semantics in every backend (one test suite runs against each). Ids are
+// never reused and grow in the order writes commit. Thread-safe: every method may be called from many threads.
 class Catalog {
 public:
-    explicit Catalog(const std::filesystem::path& file, CatalogMode mode = CatalogMode::create);
-    ~Catalog();
-    Catalog(const Catalog&) = delete;
-    Catalog& operator=(const Catalog&) = delete;
+    virtual ~Catalog() = default;
 
-    std::optional<CatalogEntry> find_active(const std::string& key) const;
+    virtual std::optional<CatalogEntry> find_active(const std::string& key) const = 0;
     // With `signature`, the row's serialized signature too (one read for both).
-    std::optional<CatalogEntry> find_by_id(std::int64_t id, std::vector<std::uint8_t>* signature = nullptr) const;
-    std::vector<std::uint8_t> signature(std::int64_t id) const;  // empty if no such row
+    virtual std::optional<CatalogEntry> find_by_id(std::int64_t id, std::vector<std::uint8_t>* signature = nullptr) const = 0;
+    virtual std::vector<std::uint8_t> signature(std::int64_t id) const = 0;  // empty if no such row
 
     // Inserts all entries in one transaction (durable when this returns); returns their new ids.
-    std::vector<std::int64_t> insert(const std::vector<NewEntry>& entries);
+    virtual std::vector<std::int64_t> insert(const std::vector<NewEntry>& entries) = 0;
     // Marks the active entry of `key` deleted; returns its id, or nothing if there was none.
-    std::optional<std::int64_t> deactivate(const std::string& key);
+    virtual std::optional<std::int64_t> deactivate(const std::string& key) = 0;
 
     // Calls fn for every row with after_id < id <= last_id, in id order (active and inactive, with the flag).
-    void scan(std::int64_t after_id, std::int64_t last_id,
-              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const;
-    // Calls fn for every active row in key order, with its serialized signature. Holds one reader for the
-    // whole scan.
-    void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const;
+    virtual void scan(std::int64_t after_id, std::int64_t last_id,
+                      const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const = 0;
+    // Calls fn for every active row in key order (bytewise), with its serialized signature.
+    virtual void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const = 0;
     // The row's thumbnail JPEG; nothing when it has none (hash-only, or added before thumbnails existed).
-    std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const;
+    virtual std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const = 0;
     // Active image rows (not hash-only) with id > after_id and no thumbnail, in id order, at most `limit`.
-    std::vector<CatalogEntry> without_thumbnail(std::int64_t after_id, std::size_t limit) const;
+    virtual std::vector<CatalogEntry> without_thumbnail(std::int64_t after_id, std::size_t limit) const = 0;
     // Stores (or replaces) the thumbnail of row `id`.
-    void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg);
-    // Active rows with keys after `after_key` that start with `prefix` and carry every label, in key order,
-    // at most `limit`, reading at most `max_scanned` rows. `resume_after` receives the key to continue
-    // after when there may be more (empty when the listing is complete).
-    std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
-                                          std::size_t limit, std::size_t max_scanned, std::string* resume_after) const;
-    std::vector<std::int64_t> inactive_ids() const;
-    std::int64_t max_id() const;
-    std::int64_t active_count() const;
+    virtual void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg) = 0;
+    // Active rows with keys after `after_key` that start with `prefix` and carry every label, in key order
+    // (bytewise), at most `limit`, reading at most `max_scanned` rows. `resume_after` receives the key to
+    // continue after when there may be more (empty when the listing is complete).
+    virtual std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
+                                                  std::size_t limit, std::size_t max_scanned, std::string* resume_after) const = 0;
+    virtual std::vector<std::int64_t> inactive_ids() const = 0;
+    virtual std::int64_t max_id() const = 0;
+    virtual std::int64_t active_count() const = 0;
 
     // Compaction: removes inactive rows for good and bumps the generation (snapshots of older generations
     // are then rebuilt). Returns the number of rows removed.
-    std::int64_t purge_inactive();
-    std::int64_t generation() const;
+    virtual std::int64_t purge_inactive() = 0;
+    virtual std::int64_t generation() const = 0;
 
-    // SQLite's own consistency check (PRAGMA quick_check, or the slower integrity_check that also compares
-    // indexes with their tables): the problems it lists, empty when the database is sound.
-    std::vector<std::string> integrity_problems(bool quick) const;
-    bool read_only() const { return writer_ == nullptr; }
-
-private:
-    struct Connection;
-    static constexpr int kReaders = 4;
-    std::unique_lock<std::mutex> reader(sqlite3*& db) const;
-    std::int64_t read_int64(const char* sql) const;  // the first column of a one-row query
-
-    std::unique_ptr<Connection> writer_;  // null when read-only
-    std::vector<std::unique_ptr<Connection>> readers_;
-    mutable std::atomic<std::size_t> next_reader_{0};
+    // The backend's own consistency check (quick: the cheaper one): the problems it lists, empty when sound.
+    virtual std::vector<std::string> integrity_problems(bool quick) const = 0;
+    virtual bool read_only() const = 0;
+    // Where the catalog lives, for messages: a file path, or a PostgreSQL server and database (never a password).
+    virtual std::string describe() const = 0;
 };
+
+// True for a catalog address that names a PostgreSQL server (postgresql:// or postgres:// URI).
+bool is_postgres_url(const std::string& address);
 
 }  // namespace neardup::store

@@ -39,6 +39,10 @@ enum class OpenMode { create, write, read_only };
 
 struct StoreOptions {
     OpenMode mode = OpenMode::create;
+    // Where the catalog lives: empty for catalog.sqlite in the index directory (one writing process), or a
+    // postgresql:// URI for a catalog that many processes share (postgres_catalog.hpp); the directory then
+    // holds only this process's snapshot of the indexes derived from it.
+    std::string catalog;
     SignatureOptions signature;
     DescriptorIndexOptions descriptors;
     ScoreModel score;
@@ -250,6 +254,8 @@ private:
     StoreOptions options_;
     SignatureExtractor extractor_;
     std::unique_ptr<DirectoryLock> lock_;  // null when read-only
+    void open_sqlite_catalog();  // catalog.sqlite in dir_, with the directory's checks
+
     std::unique_ptr<Catalog> catalog_;
     std::unique_ptr<Searcher> searcher_;
     std::unique_ptr<QueryCache> query_cache_;  // null when off
