@@ -57,7 +57,8 @@ nlohmann::ordered_json to_json(const StoreStats& s) {
             {"loaded_from_snapshot", s.loaded_from_snapshot},
             {"caught_up_on_open", s.caught_up},
             {"segments_rebuilt_on_open", s.segments_rebuilt},
-            {"snapshot_problem", s.snapshot_problem}};
+            {"snapshot_problem", s.snapshot_problem},
+            {"followed", s.followed}};
 }
 
 std::string dump_json(const nlohmann::ordered_json& value, int indent) {

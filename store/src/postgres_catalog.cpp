@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <endian.h>
+#include <poll.h>
 
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
@@ -248,7 +250,7 @@ std::string unsupported_version(const std::string& where, int version) {
 
 }  // namespace
 
-PostgresCatalog::PostgresCatalog(const std::string& url, CatalogMode mode) : description_(describe_url(url)) {
+PostgresCatalog::PostgresCatalog(const std::string& url, CatalogMode mode) : url_(url), description_(describe_url(url)) {
     const bool read_only = mode == CatalogMode::read_only;
     auto first = std::make_unique<Connection>(url, description_, read_only);
     if (read_only || mode == CatalogMode::write) {
@@ -514,6 +516,53 @@ std::int64_t PostgresCatalog::purge_inactive() {
         writer_->run("SELECT pg_notify($1, 'compacted')", Params().add(std::string(kChannel)));
         return r.int64(0, 0);
     });
+}
+
+std::int64_t PostgresCatalog::last_change() const {
+    // Of the committed rows: a write under way takes its change numbers after them (it holds the write lock
+    // that the last commit released). After a compaction this may go down, and changes are seen again.
+    Connection* c = nullptr;
+    const auto lock = reader(c);
+    return c->run("SELECT COALESCE(MAX(changed), 0)::bigint FROM neardup_images").int64(0, 0);
+}
+
+std::vector<CatalogChange> PostgresCatalog::changes_after(std::int64_t cursor, std::size_t limit) const {
+    Connection* c = nullptr;
+    const auto lock = reader(c);
+    const auto r = c->run("SELECT changed, id, (status = 'active')::int FROM neardup_images WHERE changed > $1 ORDER BY changed LIMIT $2",
+                          Params().add(cursor).add(static_cast<std::int64_t>(limit)));
+    std::vector<CatalogChange> out(static_cast<std::size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) out[static_cast<std::size_t>(i)] = {r.int64(i, 0), r.int64(i, 1), r.int64(i, 2) != 0};
+    return out;
+}
+
+bool PostgresCatalog::wait_for_changes(std::chrono::milliseconds timeout) const {
+    std::lock_guard lock(listener_mutex_);
+    try {
+        if (!listener_ || PQstatus(listener_->conn) != CONNECTION_OK) {
+            listener_.reset();
+            listener_ = std::make_unique<Connection>(url_, description_, true);
+            listener_->run((std::string("LISTEN ") + kChannel).c_str());
+        }
+    } catch (const StoreError&) {
+        listener_.reset();  // the server is away: the caller polls on its timeout, and the next call retries
+        std::this_thread::sleep_for(timeout);
+        return false;
+    }
+    PGconn* conn = listener_->conn;
+    const auto drain = [&] {
+        bool any = false;
+        PQconsumeInput(conn);
+        while (PGnotify* n = PQnotifies(conn)) {
+            any = true;
+            PQfreemem(n);
+        }
+        return any;
+    };
+    if (drain()) return true;
+    pollfd fd{PQsocket(conn), POLLIN, 0};
+    if (fd.fd < 0 || poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    return drain();
 }
 
 std::vector<std::string> PostgresCatalog::integrity_problems(bool quick) const {

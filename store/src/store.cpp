@@ -96,6 +96,7 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
         merger_ = std::jthread([this](std::stop_token stop) { merge_loop(stop); });
         request_merge();  // segments loaded from a snapshot may be due
     }
+    if (catalog_->shared()) follower_ = std::jthread([this](std::stop_token stop) { follow_loop(stop); });
 }
 
 void Store::open_sqlite_catalog() {
@@ -124,6 +125,7 @@ void Store::open_sqlite_catalog() {
 }
 
 Store::~Store() {
+    follower_.request_stop();
     merger_.request_stop();  // wakes the merger and stops a merge under way; the jthread joins it
 }
 
@@ -219,6 +221,9 @@ std::shared_ptr<const Vocabulary> Store::vocabulary_for(std::int64_t after_id, s
 // their checksum or their load is rebuilt from the catalog. Each of these is logged with its reason: an
 // operator must be able to tell why a start took minutes.
 void Store::load_snapshot() {
+    // Read before the rows: whatever commits later has a later change number, and the follower takes it.
+    change_cursor_ = catalog_->last_change();
+    generation_ = catalog_->generation();
     auto view = std::make_shared<IndexView>();
     const auto snapshot_path = dir_ / kSnapshotFile;
     bool loaded = false;
@@ -328,6 +333,60 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
     }
     view_.store(std::move(next));
     if (closed) request_merge();
+}
+
+void Store::catch_up_rows_locked(std::int64_t upto) {
+    const std::int64_t from = view_.load()->max_id;
+    if (upto <= from) return;
+    std::vector<std::int64_t> ids, inactive;
+    std::vector<Signature> signatures;
+    catalog_->scan(from, upto, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
+        ids.push_back(id);
+        signatures.push_back(detail::decode_signature_or_throw(id, bytes));
+        if (!active) inactive.push_back(id);  // indexed and deleted at once, so the id range stays whole
+    });
+    if (ids.empty()) return;
+    std::vector<const Signature*> pointers;
+    for (const auto& s : signatures) pointers.push_back(&s);
+    publish(ids, pointers, inactive);
+    followed_ += static_cast<std::int64_t>(ids.size());
+}
+
+void Store::follow_locked() {
+    constexpr std::size_t kPage = 4096;
+    for (;;) {
+        const auto changes = catalog_->changes_after(change_cursor_, kPage);
+        if (changes.empty()) return;
+        std::int64_t newest = 0;
+        for (const auto& c : changes) newest = std::max(newest, c.id);
+        const std::int64_t known = view_.load()->max_id;
+        catch_up_rows_locked(newest);  // new rows, with their state as of now
+        std::vector<std::int64_t> deleted;
+        const auto view = view_.load();
+        for (const auto& c : changes)
+            if (!c.active && c.id <= known && view->active(c.id)) deleted.push_back(c.id);
+        if (!deleted.empty()) {
+            publish({}, {}, deleted);
+            followed_ += static_cast<std::int64_t>(deleted.size());
+        }
+        change_cursor_ = changes.back().change;
+        if (changes.size() < kPage) return;
+    }
+}
+
+void Store::follow_loop(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+        try {
+            catalog_->wait_for_changes(options_.follow_interval);
+            if (stop.stop_requested()) return;
+            std::lock_guard writer(write_mutex_);
+            follow_locked();
+        } catch (const std::exception& e) {
+            // The catalog is away (a restart, a network cut): searches go on over the current view.
+            spdlog::warn("index {}: cannot follow the catalog {} ({}); retrying", dir_.string(), catalog_->describe(), e.what());
+            std::this_thread::sleep_for(options_.follow_interval);
+        }
+    }
 }
 
 void Store::request_merge() {
@@ -470,6 +529,8 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
         if (e.replace)
             if (auto old = catalog_->find_active(e.key)) replaced.push_back(old->id);
     const auto ids = catalog_->insert(entries);  // durable from here on
+    // Rows other processes committed before these go first: a segment covers an id range, all of it.
+    if (catalog_->shared() && !ids.empty()) catch_up_rows_locked(ids.front() - 1);
     std::vector<const Signature*> signatures;
     signatures.reserve(adds.size());
     for (const auto& a : adds) signatures.push_back(&a.signature);
@@ -619,7 +680,7 @@ void Store::save_snapshot() {
     std::lock_guard writer(write_mutex_);
     const auto view = view_.load();
     SnapshotManifest manifest;
-    manifest.generation = catalog_->generation();
+    manifest.generation = generation_;
     manifest.max_id = view->max_id;
     // A segment never changes once published, so its files are named by what it holds and written once: a
     // snapshot writes only the files not already on disk with a known checksum.
@@ -673,6 +734,7 @@ std::int64_t Store::compact() {
         std::lock_guard writer(write_mutex_);
         const std::size_t descriptors = view_.load()->descriptor_entries();
         removed = catalog_->purge_inactive();
+        generation_ = catalog_->generation();
         auto next = std::make_shared<IndexView>();
         next->max_id = catalog_->max_id();
         next->segments = {build_segment(0, next->max_id, descriptors)};
@@ -698,6 +760,7 @@ StoreStats Store::index_stats() const {
     s.descriptor_entries = view->descriptor_entries();
     s.segments = view->segments.size();
     s.merges = merges_.load();
+    s.followed = followed_.load();
     if (const auto vocabulary = vocabulary_.load()) s.vocabulary_words = vocabulary->size();
     return s;
 }

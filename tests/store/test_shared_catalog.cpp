@@ -2,6 +2,9 @@
 // catalog, and several processes (here: several stores, each with its own directory) read and write it.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "neardup/store/store.hpp"
 #include "support/postgres_server.hpp"
 #include "support/sample_photos.hpp"
@@ -20,6 +23,21 @@ StoreOptions on(const std::string& url, OpenMode mode = OpenMode::create) {
 }
 
 std::vector<std::uint8_t> sample(const std::string& name) { return test::read_bytes(test::sample_photo(name)); }
+
+// Polls `done` for up to 10 s (the follower takes a notification at once, or polls every follow_interval).
+bool eventually(const std::function<bool()>& done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+bool top_is(const Store& store, const std::vector<std::uint8_t>& bytes, const std::string& key) {
+    const auto hits = store.search(bytes).value();
+    return !hits.empty() && hits[0].key == key && hits[0].match;
+}
 
 }  // namespace
 
@@ -61,22 +79,25 @@ TEST_CASE("a store on a PostgreSQL catalog: add, unchanged, conflict, replace, s
     }
 }
 
-TEST_CASE("stores in two directories share one PostgreSQL catalog: each sees the other's rows when it opens", "[store][catalog]") {
+TEST_CASE("stores in two directories share one PostgreSQL catalog: one opening after the other wrote catches up", "[store][catalog]") {
     const std::string url = test::PostgresServer::shared().fresh_database();
     test::TempDir dir;
     {
         Store a(dir / "a", on(url));
-        Store b(dir / "b", on(url));  // its own directory lock: two processes on one catalog
         CHECK(a.add("dome", sample("dome.jpg")).value() == AddStatus::added);
-        CHECK(b.add("coffee", sample("coffee.jpg")).value() == AddStatus::added);
-        // Same key, same bytes, from the other writer: unchanged, not a second row.
-        CHECK(b.add("dome", sample("dome.jpg")).value() == AddStatus::unchanged);
         a.save_snapshot();
     }
+    {
+        Store b(dir / "b", on(url));  // its own directory: another process on the same catalog
+        CHECK(b.add("coffee", sample("coffee.jpg")).value() == AddStatus::added);
+        // Same key, same bytes as a's: unchanged, not a second row.
+        CHECK(b.add("dome", sample("dome.jpg")).value() == AddStatus::unchanged);
+    }
     const Store a(dir / "a", on(url, OpenMode::write));
+    CHECK(a.stats().loaded_from_snapshot);
     CHECK(a.stats().caught_up == 1);  // b's row, after a's snapshot
-    CHECK(a.search(sample("coffee.jpg")).value().front().key == "coffee");
-    CHECK(a.search(sample("dome.jpg")).value().front().key == "dome");
+    CHECK(top_is(a, sample("coffee.jpg"), "coffee"));
+    CHECK(top_is(a, sample("dome.jpg"), "dome"));
 }
 
 TEST_CASE("a store refuses a catalog address that is not PostgreSQL, and a missing shared catalog outside create mode", "[store][catalog][bad_input]") {
@@ -91,4 +112,38 @@ TEST_CASE("a store refuses a catalog address that is not PostgreSQL, and a missi
     const std::string url = test::PostgresServer::shared().fresh_database();
     CHECK_THROWS_WITH(Store(dir / "y", on(url, OpenMode::write)), Catch::StartsWith("no neardup catalog in PostgreSQL database"));
     CHECK_THROWS_WITH(Store(dir / "y", on(url, OpenMode::read_only)), Catch::StartsWith("no neardup catalog in PostgreSQL database"));
+}
+
+TEST_CASE("a store follows a shared catalog: another process's adds and deletes reach its search without reopening", "[store][catalog]") {
+    const std::string url = test::PostgresServer::shared().fresh_database();
+    test::TempDir dir;
+    Store writer(dir / "writer", on(url));
+    const auto dome = sample("dome.jpg"), coffee = sample("coffee.jpg"), pot = sample("pot-holder.jpg");
+    REQUIRE(writer.add("dome", dome).value() == AddStatus::added);
+    Store replica(dir / "replica", on(url));
+    const Store reader(dir / "reader", on(url, OpenMode::read_only));  // a read-only replica follows too
+    CHECK(top_is(replica, dome, "dome"));
+
+    REQUIRE(writer.add("coffee", coffee).value() == AddStatus::added);
+    CHECK(eventually([&] { return top_is(replica, coffee, "coffee") && top_is(reader, coffee, "coffee"); }));
+    // The replica's own add after rows it has not followed yet: both end up searchable, in id order.
+    REQUIRE(writer.add("pot", pot).value() == AddStatus::added);
+    REQUIRE(replica.add("sample", sample("sample1_1280.jpg")).value() == AddStatus::added);
+    CHECK(top_is(replica, pot, "pot"));
+    CHECK(eventually([&] { return top_is(writer, sample("sample1_1280.jpg"), "sample"); }));
+
+    REQUIRE(writer.remove("dome"));
+    CHECK(eventually([&] { return !top_is(replica, dome, "dome") && !top_is(reader, dome, "dome"); }));
+    CHECK(replica.stats().followed >= 3);  // coffee, pot and the deletion of dome
+
+    // A replace elsewhere: the old row leaves search, the new bytes are found under the key.
+    REQUIRE(writer.add("coffee", dome, {}, true).value() == AddStatus::replaced);
+    CHECK(eventually([&] { return top_is(reader, dome, "coffee") && !top_is(reader, coffee, "coffee"); }));
+
+    // What the replica followed survives its restart from its own snapshot.
+    replica.save_snapshot();
+    const Store reopened(dir / "replica", on(url, OpenMode::read_only));
+    CHECK(top_is(reopened, pot, "pot"));
+    CHECK(top_is(reopened, dome, "coffee"));
+    CHECK(reopened.check().healthy());
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -56,6 +57,14 @@ struct NewEntry {
     bool replace = false;                 // deactivate an active entry with the same key first
 };
 
+// A row's latest write, as a catalog that other processes write reports it: its change number (grows in
+// commit order), id, and whether it is active now.
+struct CatalogChange {
+    std::int64_t change = 0;
+    std::int64_t id = 0;
+    bool active = true;
+};
+
 // create: the catalog is made if missing; write: it must exist; read_only: it must exist, nothing is written
 // (SQLite on read-only storage opens the file as immutable).
 enum class CatalogMode { create, write, read_only };
@@ -104,6 +113,15 @@ public:
     // The backend's own consistency check (quick: the cheaper one): the problems it lists, empty when sound.
     virtual std::vector<std::string> integrity_problems(bool quick) const = 0;
     virtual bool read_only() const = 0;
+
+    // Following a catalog that other processes write too (shared() true): rows whose latest write has a change
+    // number after `cursor`, in change order, at most `limit`; last_change() is the cursor that has seen every
+    // committed write. wait_for_changes blocks until another process may have written (a notification) or
+    // `timeout` passed. A catalog with one writing process (SQLite) reports no changes: its writer is its store.
+    virtual bool shared() const { return false; }
+    virtual std::int64_t last_change() const { return 0; }
+    virtual std::vector<CatalogChange> changes_after(std::int64_t /*cursor*/, std::size_t /*limit*/) const { return {}; }
+    virtual bool wait_for_changes(std::chrono::milliseconds /*timeout*/) const { return false; }
     // Where the catalog lives, for messages: a file path, or a PostgreSQL server and database (never a password).
     virtual std::string describe() const = 0;
 };

@@ -51,6 +51,11 @@ public:
     // indexes are PostgreSQL's own to check (data checksums, amcheck).
     std::vector<std::string> integrity_problems(bool quick) const override;
     bool read_only() const override { return writer_ == nullptr; }
+    bool shared() const override { return true; }
+    std::int64_t last_change() const override;
+    std::vector<CatalogChange> changes_after(std::int64_t cursor, std::size_t limit) const override;
+    // LISTENs on kChannel over a connection of its own (opened on first call, reopened if dropped).
+    bool wait_for_changes(std::chrono::milliseconds timeout) const override;
     std::string describe() const override { return description_; }
 
     static constexpr int kSchemaVersion = 1;
@@ -61,10 +66,13 @@ private:
     static constexpr int kReaders = 4;
     std::unique_lock<std::mutex> reader(Connection*& c) const;
 
+    std::string url_;
     std::string description_;
     std::unique_ptr<Connection> writer_;  // null when read-only
     std::vector<std::unique_ptr<Connection>> readers_;
     mutable std::atomic<std::size_t> next_reader_{0};
+    mutable std::mutex listener_mutex_;
+    mutable std::unique_ptr<Connection> listener_;
 };
 
 }  // namespace neardup::store

@@ -96,6 +96,10 @@ struct StoreOptions {
     // repeated upload skips decoding and every signature. 0 turns the cache off. An entry is about 60 KB,
     // up to five times that with its regions.
     std::size_t query_cache_bytes = 64u << 20;
+    // A shared catalog (PostgreSQL) is followed: other processes' adds and deletes reach this store's indexes
+    // as soon as their notification arrives, and at the latest after this interval (a notification can be
+    // lost with a dropped connection).
+    std::chrono::milliseconds follow_interval{500};
 };
 
 enum class AddStatus { added, unchanged, replaced, conflict };
@@ -119,6 +123,7 @@ struct StoreStats {
     std::int64_t merges = 0;         // background merges published since open
     std::int64_t segments_rebuilt = 0;  // snapshot segments whose files failed their checksum or load, rebuilt
     std::string snapshot_problem;    // why the snapshot was not used, or not all of it; empty when it was
+    std::int64_t followed = 0;       // rows added and ids deleted by other processes, taken from a shared catalog
 };
 
 // What `check()` found. Healthy when every list is empty.
@@ -247,6 +252,12 @@ private:
     void merge_loop(std::stop_token stop);
     bool merge_once(const std::stop_token& stop);
 
+    // Following a shared catalog (holding write_mutex_): rows other processes committed with ids up to
+    // `upto` beyond the view's, and then every change after change_cursor_.
+    void catch_up_rows_locked(std::int64_t upto);
+    void follow_locked();
+    void follow_loop(std::stop_token stop);
+
     void require_writable(const char* what) const;
     static std::vector<std::uint8_t> encode_thumbnail(const cv::Mat& bgr);
 
@@ -269,6 +280,12 @@ private:
     // a snapshot writes only the files missing from it. Guarded by write_mutex_.
     std::unordered_map<std::string, std::string> file_checksums_;
     const Segment* open_tail_ = nullptr;        // the segment new rows go to (guarded by write_mutex_)
+    // Guarded by write_mutex_: the catalog's change number the view has seen, and the generation its rows
+    // belong to (a snapshot records it; another process's compaction moves the catalog's on, so that the next
+    // open rebuilds rather than trust rows the catalog has dropped).
+    std::int64_t change_cursor_ = 0;
+    std::int64_t generation_ = 0;
+    std::atomic<std::int64_t> followed_{0};
     StoreStats open_stats_;
     std::atomic<std::int64_t> merges_{0};
     mutable std::mutex merge_mutex_;
@@ -277,6 +294,7 @@ private:
     std::condition_variable_any merge_wanted_;
     mutable std::condition_variable merge_idle_changed_;
     std::jthread merger_;  // last: stopped and joined before the members it uses go
+    std::jthread follower_;  // a shared catalog's follower: stopped first
 };
 
 }  // namespace neardup::store
