@@ -102,6 +102,10 @@ public:
         return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     }
     std::string error() const { return r_ ? PQresultErrorMessage(r_) : ""; }
+    std::string sqlstate() const {
+        const char* code = r_ ? PQresultErrorField(r_, PG_DIAG_SQLSTATE) : nullptr;
+        return code ? code : "";
+    }
     int size() const { return PQntuples(r_); }
     bool null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
     std::int64_t int64(int row, int col) const {
@@ -202,8 +206,9 @@ struct PostgresCatalog::Connection {
         params.finish();
         Rows rows(PQexecParams(conn, sql, params.size(), nullptr, params.values(), params.lengths(), params.formats(), 1));
         if (!rows.ok()) {
-            const std::string message = rows.error().empty() ? std::string(PQerrorMessage(conn)) : rows.error();
-            throw StoreError("catalog (" + where + "): " + trim(message));
+            const std::string message = "catalog (" + where + "): " + trim(rows.error().empty() ? std::string(PQerrorMessage(conn)) : rows.error());
+            if (rows.sqlstate() == "23505") throw KeyConflict(message);  // unique_violation: the active-key index
+            throw StoreError(message);
         }
         return rows;
     }

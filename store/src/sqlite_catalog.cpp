@@ -52,6 +52,7 @@ public:
         const int rc = sqlite3_step(stmt_);
         if (rc == SQLITE_ROW) return true;
         if (rc == SQLITE_DONE) return false;
+        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) throw KeyConflict(std::string("catalog: ") + sqlite3_errmsg(db_));
         throw StoreError(std::string("catalog: ") + sqlite3_errmsg(db_));
     }
     std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }

@@ -548,7 +548,14 @@ Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_
     if (!prepared) return prepared.error();
     std::vector<PreparedAdd> one;
     one.push_back(std::move(prepared).value());
-    commit(std::move(one));
+    try {
+        commit(std::move(one));
+    } catch (const KeyConflict&) {
+        // Another process sharing the catalog added the key since plan(): what it added decides.
+        const AddStatus now = plan(key, sha, replace);
+        if (now == AddStatus::unchanged || now == AddStatus::conflict) return now;
+        throw;
+    }
     return status;
 }
 

@@ -120,7 +120,7 @@ TEMPLATE_TEST_CASE("catalog: replace, delete and compaction keep one active row 
 
     // A second active row of a key without replace is refused, and the whole batch with it.
     const auto before = catalog->max_id();
-    CHECK_THROWS_AS(catalog->insert({entry("hat", 4), entry("bag", 5)}), StoreError);
+    CHECK_THROWS_AS(catalog->insert({entry("hat", 4), entry("bag", 5)}), KeyConflict);
     CHECK_FALSE(catalog->find_active("hat"));
     CHECK(catalog->active_count() == 2);
     CHECK(catalog->max_id() == before);

@@ -92,10 +92,23 @@ TEST_CASE("stores in two directories share one PostgreSQL catalog: one opening a
         CHECK(b.add("coffee", sample("coffee.jpg")).value() == AddStatus::added);
         // Same key, same bytes as a's: unchanged, not a second row.
         CHECK(b.add("dome", sample("dome.jpg")).value() == AddStatus::unchanged);
+        // Planned before another writer added the key, committed after: refused as a whole, nothing written.
+        const auto pot = sample("pot-holder.jpg");
+        REQUIRE(b.plan("pot", sha256_of(pot), false) == AddStatus::added);
+        auto late = b.prepare("pot", pot, sha256_of(pot), {}, false).value();
+        {
+            Store c(dir / "c", on(url));
+            REQUIRE(c.add("pot", sample("coffee.jpg")).value() == AddStatus::added);
+        }
+        std::vector<PreparedAdd> batch;
+        batch.push_back(std::move(late));
+        CHECK_THROWS_AS(b.commit(std::move(batch)), KeyConflict);
+        CHECK(b.add("pot", sample("coffee.jpg")).value() == AddStatus::unchanged);
+        CHECK(b.add("pot", pot).value() == AddStatus::conflict);
     }
     const Store a(dir / "a", on(url, OpenMode::write));
     CHECK(a.stats().loaded_from_snapshot);
-    CHECK(a.stats().caught_up == 1);  // b's row, after a's snapshot
+    CHECK(a.stats().caught_up == 2);  // b's and c's rows, after a's snapshot
     CHECK(top_is(a, sample("coffee.jpg"), "coffee"));
     CHECK(top_is(a, sample("dome.jpg"), "dome"));
 }

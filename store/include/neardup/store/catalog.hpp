@@ -29,6 +29,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// An insert that would give a key a second active row, because another writer added the key after this one
+// looked: nothing of the batch was written.
+class KeyConflict : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
 struct CatalogEntry {
     std::int64_t id = 0;        // never reused: the FAISS indexes key on it
     std::string key;
@@ -80,7 +87,8 @@ public:
     virtual std::optional<CatalogEntry> find_by_id(std::int64_t id, std::vector<std::uint8_t>* signature = nullptr) const = 0;
     virtual std::vector<std::uint8_t> signature(std::int64_t id) const = 0;  // empty if no such row
 
-    // Inserts all entries in one transaction (durable when this returns); returns their new ids.
+    // Inserts all entries in one transaction (durable when this returns); returns their new ids. KeyConflict
+    // when an entry without `replace` has a key that holds an active row.
     virtual std::vector<std::int64_t> insert(const std::vector<NewEntry>& entries) = 0;
     // Marks the active entry of `key` deleted; returns its id, or nothing if there was none.
     virtual std::optional<std::int64_t> deactivate(const std::string& key) = 0;
