@@ -22,6 +22,7 @@
 #include "neardup/engine/decode.hpp"
 #include "neardup/store/store.hpp"
 #include "support/edits.hpp"
+#include "support/postgres_server.hpp"
 #include "support/sample_photos.hpp"
 #include "support/temp_dir.hpp"
 
@@ -431,4 +432,33 @@ TEST_CASE("thumbnails: an index made before them gets them from its source files
     const auto sourceless = run({"thumbnails", "--db", db3.string()}, true);
     CHECK(sourceless.status == 3);
     CHECK(sourceless.out.find("0 thumbnails made; 2 references without a source file") != std::string::npos);
+}
+
+TEST_CASE("--catalog: two index runs in their own directories write one PostgreSQL catalog, a third directory queries it",
+          "[cli][catalog]") {
+    neardup::test::TempDir dir;
+    const std::string url = neardup::test::PostgresServer::shared().fresh_database();
+    const auto photos = std::filesystem::path(neardup::test::sample_photo("coffee.jpg")).parent_path();
+    CHECK(run({"--catalog", url, "index", "--db", (dir / "one").string(), (photos / "coffee.jpg").string()}).status == 0);
+    // The address from the environment, as a service or a Kubernetes Secret would give it.
+    CHECK(run_shell("NEARDUP_CATALOG=" + quoted(url) + " " + NEARDUP_BINARY + " index --db " + quoted((dir / "two").string()) + " " +
+                    quoted((photos / "dome.jpg").string()) + " 2>/dev/null").status == 0);
+    // Neither directory holds a catalog of its own.
+    CHECK_FALSE(std::filesystem::exists(dir / "one" / "catalog.sqlite"));
+    CHECK_FALSE(std::filesystem::exists(dir / "two" / "catalog.sqlite"));
+    const auto r = run({"--catalog", url, "query", "--db", (dir / "three").string(), "--json", (photos / "coffee.jpg").string(),
+                        (photos / "dome.jpg").string()});
+    CHECK(r.status == 0);
+    const auto lines = json_lines(r.out);
+    REQUIRE(lines.size() == 2u);
+    CHECK(lines[0]["matches"][0]["key"] == "coffee");
+    CHECK(lines[1]["matches"][0]["key"] == "dome");
+    const auto stats = run({"--catalog", url, "stats", "--db", (dir / "one").string()});
+    CHECK(nlohmann::json::parse(stats.out)["active"] == 2);
+    // A wrong address fails with the reason and without the password.
+    const auto bad = run({"--catalog", "postgresql://neardup:hunter2@/nowhere?host=/nonexistent-neardup", "stats", "--db",
+                          (dir / "one").string()}, true);
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("cannot connect to the catalog, PostgreSQL database nowhere on /nonexistent-neardup:5432") != std::string::npos);
+    CHECK(bad.out.find("hunter2") == std::string::npos);
 }
