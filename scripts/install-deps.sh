@@ -18,6 +18,8 @@ packages=(
   clang libclang-rt-14-dev
   # the package test: dpkg-shlibdeps (dpkg-dev) and systemd-analyze for the unit
   dpkg-dev systemd
+  # the reviewer page's browser test (tests/ui): headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # the quick start's HTTP calls and the server load benchmark (bench/bench-server.sh)
   curl wrk
   # sample photos for tests and the demo (real JPEGs under /usr/share/doc/<pkg>/examples)

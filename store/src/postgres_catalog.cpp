@@ -39,7 +39,8 @@ CREATE TABLE neardup_images(
   labels TEXT NOT NULL DEFAULT '{}',
   source TEXT NOT NULL DEFAULT '',
   signature BYTEA NOT NULL,
-  changed BIGINT NOT NULL
+  changed BIGINT NOT NULL,
+  key_hash BIGINT NOT NULL  -- shard.hpp's key_hash32: a shard's rows are key_hash % count = index
 );
 CREATE UNIQUE INDEX neardup_images_active_key ON neardup_images(key) WHERE status = 'active';
 CREATE INDEX neardup_images_changed ON neardup_images(changed);
@@ -348,8 +349,8 @@ std::vector<std::int64_t> PostgresCatalog::insert(const std::vector<NewEntry>& e
                 writer_->run("UPDATE neardup_images SET status = 'deleted', changed = nextval('neardup_changes') WHERE key = $1 AND status = 'active'",
                              Params().add(e.key));
             const auto r = writer_->run(
-                "INSERT INTO neardup_images(id, key, sha256, width, height, added_at, status, labels, source, signature, changed) "
-                "VALUES (nextval('neardup_image_ids'), $1, $2, $3, $4, $5, 'active', $6, $7, $8, nextval('neardup_changes')) RETURNING id",
+                "INSERT INTO neardup_images(id, key, sha256, width, height, added_at, status, labels, source, signature, changed, key_hash) "
+                "VALUES (nextval('neardup_image_ids'), $1, $2, $3, $4, $5, 'active', $6, $7, $8, nextval('neardup_changes'), $9) RETURNING id",
                 Params()
                     .add(e.key)
                     .add_bytes(e.sha256.data(), e.sha256.size())
@@ -358,7 +359,8 @@ std::vector<std::int64_t> PostgresCatalog::insert(const std::vector<NewEntry>& e
                     .add(now_ms())
                     .add(nlohmann::json(e.labels).dump())
                     .add(e.source)
-                    .add_bytes(e.signature.data(), e.signature.size()));
+                    .add_bytes(e.signature.data(), e.signature.size())
+                    .add(static_cast<std::int64_t>(key_hash32(e.key))));
             ids.push_back(r.int64(0, 0));
             if (!e.thumbnail.empty())
                 writer_->run("INSERT INTO neardup_thumbnails(id, jpeg) VALUES ($1, $2)",
@@ -382,14 +384,17 @@ std::optional<std::int64_t> PostgresCatalog::deactivate(const std::string& key) 
 }
 
 void PostgresCatalog::scan(std::int64_t after_id, std::int64_t last_id,
-                           const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn) const {
+                           const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn, const Shard& shard) const {
     for (std::int64_t from = after_id;;) {
         std::optional<Rows> page;
         {
             Connection* c = nullptr;
             const auto lock = reader(c);
-            page.emplace(c->run("SELECT id, status, signature FROM neardup_images WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
-                                Params().add(from).add(last_id).add(std::int64_t{kScanPage})));
+            // The shard is chosen by the server (key_hash holds shard.hpp's hash), so other shards' signatures
+            // never cross the network.
+            page.emplace(c->run("SELECT id, status, signature FROM neardup_images WHERE id > $1 AND id <= $2 AND key_hash % $4 = $5 "
+                                "ORDER BY id LIMIT $3",
+                                Params().add(from).add(last_id).add(std::int64_t{kScanPage}).add(std::int64_t{shard.count}).add(std::int64_t{shard.index})));
         }
         for (int i = 0; i < page->size(); ++i) fn(page->int64(i, 0), page->text(i, 1) == "active", page->bytes(i, 2));
         if (page->size() < kScanPage) return;

@@ -1,4 +1,5 @@
 #include "neardup/store/snapshot_manifest.hpp"
+#include "neardup/store/shard.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -63,6 +64,11 @@ BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string
             throw Invalid{"format " + format.dump() + " is not one this build reads (1 to " + std::to_string(kSnapshotFormat) + ")"};
         m.generation = id_field(meta, "generation");
         m.max_id = id_field(meta, "max_id");
+        if (meta.contains("shard")) {
+            const json& shard = meta["shard"];
+            if (!shard.is_string() || !parse_shard(shard.get<std::string>())) throw Invalid{"field 'shard' is not k/N"};
+            m.shard = shard.get<std::string>();
+        }
         if (m.format == 1) {
             SegmentFiles s;
             s.first_id = 1;
@@ -112,8 +118,9 @@ std::string format_snapshot_manifest(const SnapshotManifest& manifest) {
         segments.push_back({{"first_id", s.first_id}, {"last_id", s.last_id}, {"pdq", s.pdq}, {"pdq_sha256", s.pdq_sha256},
                             {"descriptors", s.descriptors}, {"descriptors_sha256", s.descriptors_sha256},
                             {"vocabulary_groups", s.vocabulary_groups}});
-    const json meta = {{"format", kSnapshotFormat}, {"generation", manifest.generation}, {"max_id", manifest.max_id},
-                       {"segments", segments}};
+    json meta = {{"format", kSnapshotFormat}, {"generation", manifest.generation}, {"max_id", manifest.max_id},
+                 {"segments", segments}};
+    if (manifest.shard != "0/1") meta["shard"] = manifest.shard;  // older builds ignore the field
     return meta.dump(2) + "\n";
 }
 

@@ -278,13 +278,14 @@ std::optional<std::int64_t> SqliteCatalog::deactivate(const std::string& key) {
 }
 
 void SqliteCatalog::scan(std::int64_t after_id, std::int64_t last_id,
-                   const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn) const {
+                         const std::function<void(std::int64_t, bool, std::span<const std::uint8_t>)>& fn, const Shard& shard) const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);
-    Statement s(db, "SELECT id, status, signature FROM images WHERE id > ? AND id <= ? ORDER BY id");
+    Statement s(db, "SELECT id, status, signature, key FROM images WHERE id > ? AND id <= ? ORDER BY id");
     s.bind(1, after_id);
     s.bind(2, last_id);
-    while (s.step()) fn(s.int64(0), s.text(1) == "active", s.blob(2));
+    while (s.step())
+        if (shard.owns(s.text(3))) fn(s.int64(0), s.text(1) == "active", s.blob(2));
 }
 
 void SqliteCatalog::scan_active(const std::function<void(const CatalogEntry&, std::span<const std::uint8_t>)>& fn) const {

@@ -89,6 +89,8 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
                              " in the index directory)");
         open_sqlite_catalog();
     }
+    if (!options_.shard.all() && !catalog_->shared())
+        throw StoreError("shard " + options_.shard.text() + " of " + dir_.string() + ": shards need a shared catalog (a postgresql:// URI)");
     searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
     if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
     load_snapshot();
@@ -163,7 +165,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
             ids.push_back(id);
             batch.push_back(std::move(signature));
             if (batch.size() == 1024) flush();
-        });
+        }, options_.shard);
         flush();
     } catch (const Stopped&) {
         return nullptr;
@@ -199,7 +201,7 @@ std::shared_ptr<const Vocabulary> Store::vocabulary_for(std::int64_t after_id, s
                 if (seen % stride == 0)
                     sample.insert(sample.end(), s.features.descriptors.begin() + static_cast<std::ptrdiff_t>(i * kBinaryDescriptorBytes),
                                   s.features.descriptors.begin() + static_cast<std::ptrdiff_t>((i + 1) * kBinaryDescriptorBytes));
-        });
+        }, options_.shard);
     } catch (const Stopped&) {
         return current;
     }
@@ -240,6 +242,8 @@ void Store::load_snapshot() {
         } else if (manifest.value().generation != generation) {
             problem = "snapshot of generation " + std::to_string(manifest.value().generation) + ", the catalog is at " +
                       std::to_string(generation) + " (compacted since)";
+        } else if (manifest.value().shard != options_.shard.text()) {
+            problem = "snapshot of shard " + manifest.value().shard + ", this store is shard " + options_.shard.text();
         } else if (manifest.value().max_id > catalog_max) {
             problem = "snapshot covers catalog rows up to " + std::to_string(manifest.value().max_id) + ", the catalog ends at " +
                       std::to_string(catalog_max);
@@ -299,7 +303,7 @@ void Store::load_snapshot() {
 }
 
 void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<const Signature*>& signatures,
-                    const std::vector<std::int64_t>& deactivated) {
+                    const std::vector<std::int64_t>& deactivated, std::int64_t covered_upto) {
     const auto current = view_.load();
     auto next = std::make_shared<IndexView>(*current);
     if (!deactivated.empty()) {
@@ -331,6 +335,7 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
         open_tail_ = tail->rows < options_.tail_rows ? tail.get() : nullptr;
         closed = closed || open_tail_ == nullptr;
     }
+    next->max_id = std::max(next->max_id, covered_upto);
     view_.store(std::move(next));
     if (closed) request_merge();
 }
@@ -344,11 +349,10 @@ void Store::catch_up_rows_locked(std::int64_t upto) {
         ids.push_back(id);
         signatures.push_back(detail::decode_signature_or_throw(id, bytes));
         if (!active) inactive.push_back(id);  // indexed and deleted at once, so the id range stays whole
-    });
-    if (ids.empty()) return;
+    }, options_.shard);
     std::vector<const Signature*> pointers;
     for (const auto& s : signatures) pointers.push_back(&s);
-    publish(ids, pointers, inactive);
+    publish(ids, pointers, inactive, upto);  // other shards' rows up to `upto` are accounted for too
     followed_ += static_cast<std::int64_t>(ids.size());
 }
 
@@ -531,10 +535,15 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
     const auto ids = catalog_->insert(entries);  // durable from here on
     // Rows other processes committed before these go first: a segment covers an id range, all of it.
     if (catalog_->shared() && !ids.empty()) catch_up_rows_locked(ids.front() - 1);
+    std::vector<std::int64_t> owned;
     std::vector<const Signature*> signatures;
     signatures.reserve(adds.size());
-    for (const auto& a : adds) signatures.push_back(&a.signature);
-    publish(ids, signatures, replaced);
+    for (std::size_t i = 0; i < adds.size(); ++i)
+        if (options_.shard.owns(entries[i].key)) {  // another shard's key: in the catalog, for that shard to follow
+            owned.push_back(ids[i]);
+            signatures.push_back(&adds[i].signature);
+        }
+    publish(owned, signatures, replaced, ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end()));
     return ids;
 }
 
@@ -688,6 +697,7 @@ void Store::save_snapshot() {
     const auto view = view_.load();
     SnapshotManifest manifest;
     manifest.generation = generation_;
+    manifest.shard = options_.shard.text();
     manifest.max_id = view->max_id;
     // A segment never changes once published, so its files are named by what it holds and written once: a
     // snapshot writes only the files not already on disk with a known checksum.
@@ -823,7 +833,7 @@ CheckReport Store::check() const {
         const int have = d == in_descriptors.end() ? 0 : d->second;
         if (have != expected)
             note(report.indexes, row + " has " + std::to_string(have) + " descriptors indexed, its signature " + std::to_string(expected));
-    });
+    }, options_.shard);
     for (const auto& [id, n] : in_pdq)
         if (!rows.contains(id)) note(report.indexes, "the PDQ index holds id " + std::to_string(id) + ", which the catalog does not");
     return report;

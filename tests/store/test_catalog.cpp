@@ -219,6 +219,33 @@ TEMPLATE_TEST_CASE("catalog: long scans read every row once, in order", "[store]
     CHECK(n == rows.size());
 }
 
+TEMPLATE_TEST_CASE("catalog: a scan by shard gives the rows whose keys the shard owns, every row in exactly one shard", "[store][catalog][shard]",
+                   SqliteBackend, PostgresBackend) {
+    const TestType backend;
+    const auto catalog = backend.open();
+    std::vector<NewEntry> rows;
+    for (int i = 0; i < 60; ++i) rows.push_back(entry("key-" + std::to_string(i), static_cast<std::uint8_t>(i)));
+    const auto ids = catalog->insert(rows);
+    catalog->deactivate("key-7");
+    std::vector<std::int64_t> all;
+    for (int k = 0; k < 3; ++k) {
+        const Shard shard{k, 3};
+        std::vector<std::int64_t> got;
+        catalog->scan(0, ids.back(), [&](std::int64_t id, bool active, std::span<const std::uint8_t>) {
+            got.push_back(id);
+            CHECK(active == (id != ids[7]));
+        }, shard);
+        std::vector<std::int64_t> want;
+        for (std::size_t i = 0; i < rows.size(); ++i)
+            if (shard.owns(rows[i].key)) want.push_back(ids[i]);
+        CHECK(got == want);
+        CHECK_FALSE(got.empty());
+        all.insert(all.end(), got.begin(), got.end());
+    }
+    std::sort(all.begin(), all.end());
+    CHECK(all == ids);
+}
+
 TEMPLATE_TEST_CASE("catalog: modes: write needs a catalog, read-only refuses writes and sees committed rows", "[store][catalog][bad_input]",
                    SqliteBackend, PostgresBackend) {
     const TestType backend;

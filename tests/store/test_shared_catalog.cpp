@@ -160,3 +160,47 @@ TEST_CASE("a store follows a shared catalog: another process's adds and deletes 
     CHECK(top_is(reopened, dome, "coffee"));
     CHECK(reopened.check().healthy());
 }
+
+TEST_CASE("shards of one catalog: each indexes and finds only the keys it owns, follows only them, and refuses another shard's snapshot",
+          "[store][catalog][shard]") {
+    const std::string url = test::PostgresServer::shared().fresh_database();
+    test::TempDir dir;
+    const auto options = [&](int k) {
+        StoreOptions o = on(url);
+        o.shard = Shard{k, 2};
+        return o;
+    };
+    // Keys chosen by the documented hash, so that each shard gets one photo.
+    std::string key0, key1;
+    for (int i = 0; key0.empty() || key1.empty(); ++i) {
+        const std::string key = "photo-" + std::to_string(i);
+        (Shard{0, 2}.owns(key) ? key0 : key1) = key;
+    }
+    const auto dome = sample("dome.jpg"), coffee = sample("coffee.jpg");
+    Store shard0(dir / "s0", options(0));
+    Store shard1(dir / "s1", options(1));
+    // Both adds go through shard 0: the one it does not own reaches the catalog, and shard 1 follows it.
+    REQUIRE(shard0.add(key0, dome).value() == AddStatus::added);
+    REQUIRE(shard0.add(key1, coffee).value() == AddStatus::added);
+    CHECK(top_is(shard0, dome, key0));
+    CHECK(eventually([&] { return top_is(shard1, coffee, key1); }));
+    for (const auto& hit : shard0.search(coffee).value()) CHECK(hit.key != key1);
+    for (const auto& hit : shard1.search(dome).value()) CHECK(hit.key != key0);
+    CHECK(shard0.index_stats().pdq_entries == 1);
+    CHECK(shard1.index_stats().pdq_entries == 1);
+    CHECK(shard0.check().healthy());
+    shard0.save_snapshot();
+    shard1.save_snapshot();
+
+    // Reopened as the other shard, a directory's snapshot is not used: rebuilt for the shard asked for.
+    StoreOptions swapped = options(1);
+    swapped.mode = OpenMode::read_only;
+    const Store other(dir / "s0", swapped);
+    CHECK_FALSE(other.stats().loaded_from_snapshot);
+    CHECK(other.stats().snapshot_problem == "snapshot of shard 0/2, this store is shard 1/2");
+    CHECK(top_is(other, coffee, key1));
+    // Shards need the shared catalog.
+    StoreOptions local;
+    local.shard = Shard{0, 2};
+    CHECK_THROWS_WITH(Store(dir / "local", local), Catch::Contains("shards need a shared catalog"));
+}

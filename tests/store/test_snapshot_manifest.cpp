@@ -90,3 +90,18 @@ TEST_CASE("every malformed manifest is refused with what is wrong", "[store][sna
           "snapshot manifest: segments overlap or are out of order");
     CHECK(refusal(segment(R"({"first_id": 1, "last_id": 5})")) == "snapshot manifest: missing field 'pdq'");
 }
+
+TEST_CASE("a shard's manifest names its shard; without the field it is every row, and a bad one is refused", "[store][snapshot][shard]") {
+    auto m = two_segments();
+    const std::string whole = format_snapshot_manifest(m);
+    CHECK(whole.find("shard") == std::string::npos);  // unchanged for unsharded stores: older builds read it as before
+    CHECK(parse_snapshot_manifest(whole).value().shard == "0/1");
+    m.shard = "1/4";
+    const std::string text = format_snapshot_manifest(m);
+    CHECK(parse_snapshot_manifest(text).value().shard == "1/4");
+    for (const char* bad : {"\"4/4\"", "3", "\"x\""}) {
+        std::string broken = text;
+        broken.replace(broken.find("\"1/4\""), 5, bad);
+        CHECK(refusal(broken) == "snapshot manifest: field 'shard' is not k/N");
+    }
+}

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "neardup/store/shard.hpp"
+
 namespace neardup::store {
 
 using Labels = std::map<std::string, std::string>;
@@ -93,9 +95,11 @@ public:
     // Marks the active entry of `key` deleted; returns its id, or nothing if there was none.
     virtual std::optional<std::int64_t> deactivate(const std::string& key) = 0;
 
-    // Calls fn for every row with after_id < id <= last_id, in id order (active and inactive, with the flag).
+    // Calls fn for every row with after_id < id <= last_id whose key `shard` owns, in id order (active and
+    // inactive, with the flag).
     virtual void scan(std::int64_t after_id, std::int64_t last_id,
-                      const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const = 0;
+                      const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn,
+                      const Shard& shard = {}) const = 0;
     // Calls fn for every active row in key order (bytewise), with its serialized signature.
     virtual void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const = 0;
     // The row's thumbnail JPEG; nothing when it has none (hash-only, or added before thumbnails existed).

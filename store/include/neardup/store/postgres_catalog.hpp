@@ -35,7 +35,8 @@ public:
     std::optional<std::int64_t> deactivate(const std::string& key) override;
     // Reads in pages (by id or key), so a scan of millions of rows holds one page in memory.
     void scan(std::int64_t after_id, std::int64_t last_id,
-              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const override;
+              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn,
+              const Shard& shard = {}) const override;
     void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const override;
     std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const override;
     std::vector<CatalogEntry> without_thumbnail(std::int64_t after_id, std::size_t limit) const override;

@@ -37,6 +37,8 @@ struct SnapshotManifest {
     int format = kSnapshotFormat;
     std::int64_t generation = 0;
     std::int64_t max_id = 0;
+    // The shard ("k/N", shard.hpp) whose rows the segments hold; "0/1" (every row) when the field is absent.
+    std::string shard = "0/1";
     std::vector<SegmentFiles> segments;
 };
 

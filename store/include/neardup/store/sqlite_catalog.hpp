@@ -27,7 +27,8 @@ public:
     std::vector<std::int64_t> insert(const std::vector<NewEntry>& entries) override;
     std::optional<std::int64_t> deactivate(const std::string& key) override;
     void scan(std::int64_t after_id, std::int64_t last_id,
-              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn) const override;
+              const std::function<void(std::int64_t id, bool active, std::span<const std::uint8_t> signature)>& fn,
+              const Shard& shard = {}) const override;
     // Holds one reader for the whole scan.
     void scan_active(const std::function<void(const CatalogEntry& entry, std::span<const std::uint8_t> signature)>& fn) const override;
     std::optional<std::vector<std::uint8_t>> thumbnail(std::int64_t id) const override;

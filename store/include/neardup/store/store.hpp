@@ -43,6 +43,10 @@ struct StoreOptions {
     // postgresql:// URI for a catalog that many processes share (postgres_catalog.hpp); the directory then
     // holds only this process's snapshot of the indexes derived from it.
     std::string catalog;
+    // Only the references whose keys this shard owns (shard.hpp) are indexed and searched here; the others are
+    // another shard's. Needs a shared catalog. Adds of other shards' keys are written to the catalog (where
+    // their shard follows them) but not indexed here.
+    Shard shard;
     SignatureOptions signature;
     DescriptorIndexOptions descriptors;
     ScoreModel score;
@@ -246,8 +250,9 @@ private:
                                                  const std::stop_token& stop = {}) const;
     void load_snapshot();
     // Writers (holding write_mutex_): publish rows just made durable, and ids made inactive.
+    // `covered_upto`: catalog ids up to it are accounted for (rows of other shards among them left out).
     void publish(const std::vector<std::int64_t>& ids, const std::vector<const Signature*>& signatures,
-                 const std::vector<std::int64_t>& deactivated);
+                 const std::vector<std::int64_t>& deactivated, std::int64_t covered_upto = 0);
     void request_merge();
     void merge_loop(std::stop_token stop);
     bool merge_once(const std::stop_token& stop);
