@@ -69,11 +69,17 @@ std::string& catalog_setting() {
     return address;
 }
 
+store::Shard& shard_setting() {
+    static store::Shard shard;
+    return shard;
+}
+
 // Options for a store opened in `mode`, on the catalog named by --catalog (default: the directory's own).
 store::StoreOptions opened(store::OpenMode mode) {
     store::StoreOptions o;
     o.mode = mode;
     o.catalog = catalog_setting();
+    o.shard = shard_setting();
     return o;
 }
 
@@ -100,6 +106,7 @@ void draw_review(const std::filesystem::path& dir, const std::filesystem::path& 
 }  // namespace
 
 void set_catalog_address(std::string address) { catalog_setting() = std::move(address); }
+void set_shard(const store::Shard& shard) { shard_setting() = shard; }
 
 int run_fingerprint(const FingerprintArgs& args) {
     const auto list = indexer::collect_image_files(args.paths);
@@ -327,6 +334,12 @@ int run_index(const IndexArgs& args) {
         return kExitUsage;
     }
     for (const auto& m : missing) spdlog::error("no such file or directory: {}", m);
+    if (const store::Shard shard = shard_setting(); !shard.all()) {
+        // This run's share of the inputs: N runs with shards 0/N .. N-1/N index all of them once between them.
+        const std::size_t given = inputs.size();
+        std::erase_if(inputs, [&](const indexer::IndexInput& in) { return !shard.owns(in.key); });
+        spdlog::info("shard {}: {} of the {} inputs are this shard's", shard.text(), inputs.size(), given);
+    }
     std::ofstream errors;
     if (!args.errors_file.empty()) {
         errors.open(args.errors_file, std::ios::trunc);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "neardup/exit_status.hpp"
+#include "neardup/store/shard.hpp"
 
 namespace neardup::cli {
 
@@ -63,6 +64,8 @@ struct ImportArgs {
 // The catalog every command's --db index uses: empty for the directory's own catalog.sqlite, or a
 // postgresql:// URI shared with other processes (--catalog, or NEARDUP_CATALOG).
 void set_catalog_address(std::string address);
+// The shard every command's store holds (default: every key); `index` also keeps only that shard's inputs.
+void set_shard(const store::Shard& shard);
 
 int run_fingerprint(const FingerprintArgs& args);
 int run_hash(const HashArgs& args);

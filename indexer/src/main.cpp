@@ -1,4 +1,5 @@
 // The `neardup` command line: fingerprint, index, query, delete, compact, stats, check, hash, export, import, thumbnails.
+#include <cstdlib>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
                    "a PostgreSQL catalog shared with other processes (postgresql://USER@HOST/DATABASE; default: catalog.sqlite "
                    "in the --db directory, which then holds only this process's index files)")
         ->envname("NEARDUP_CATALOG");
+    std::string shard;
+    app.add_option("--shard", shard,
+                   "k/N: only the references whose keys shard k of N owns (README \"Shards\"; needs --catalog); job/N takes k "
+                   "from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). index then adds only that share of its inputs");
 
     FingerprintArgs fp;
     auto* fingerprint = app.add_subcommand("fingerprint", "print the fingerprints of image files as JSON lines");
@@ -121,6 +126,14 @@ int main(int argc, char** argv) {
     std::unique_ptr<tbb::global_control> limit;
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
     set_catalog_address(catalog);
+    if (!shard.empty()) {
+        const auto parsed = neardup::store::parse_shard_argument(shard, std::getenv("JOB_COMPLETION_INDEX"));
+        if (!parsed) {
+            spdlog::error("--shard {}: expected k/N with 0 <= k < N <= 4096, or job/N with JOB_COMPLETION_INDEX set to k", shard);
+            return kExitUsage;
+        }
+        set_shard(*parsed);
+    }
     try {
         if (*fingerprint) return run_fingerprint(fp);
         if (*index) return run_index(ix);

@@ -1,6 +1,7 @@
 // neardup-server: the HTTP API over one index directory.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
                    "A PostgreSQL catalog shared with other servers and index runs (postgresql://USER@HOST/DATABASE; default: "
                    "catalog.sqlite in --db, which then holds only this server's index files)")
         ->envname("NEARDUP_CATALOG");
+    std::string shard;
+    app.add_option("--shard", shard, "k/N: hold and search only the references whose keys shard k of N owns (needs --catalog)");
     app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
     app.add_option("--io-threads", server_options.io_threads, "Threads for network I/O")->capture_default_str()->check(CLI::Range(1, 64));
     app.add_option("--workers", server_options.workers, "Threads that decode, fingerprint and search (0: one per core)")
@@ -86,6 +89,11 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? kExitOk : kExitUsage;
     }
     spdlog::set_level(spdlog::level::from_str(log_level));
+    std::optional<neardup::store::Shard> shard_of_server;
+    if (!shard.empty() && !(shard_of_server = neardup::store::parse_shard(shard))) {
+        spdlog::error("--shard {}: expected k/N with 0 <= k < N <= 4096", shard);
+        return kExitUsage;
+    }
     if (!parse_listen(listen, server_options.address, server_options.port)) {
         spdlog::error("--listen {}: expected HOST:PORT", listen);
         return kExitUsage;
@@ -130,6 +138,7 @@ int main(int argc, char** argv) {
             neardup::store::StoreOptions store_options;
             store_options.query_cache_bytes = static_cast<std::size_t>(query_cache_mib * (1 << 20));
             store_options.catalog = catalog;
+            if (shard_of_server) store_options.shard = *shard_of_server;
             store = std::make_unique<neardup::store::Store>(db, store_options);
             const auto s = store->stats();
             handler.attach(*store);  // before the log line, which tells that /readyz answers 200

@@ -27,4 +27,10 @@ std::optional<Shard> parse_shard(std::string_view text) {
     return s;
 }
 
+std::optional<Shard> parse_shard_argument(std::string_view text, const char* job_index) {
+    if (!text.starts_with("job/")) return parse_shard(text);
+    if (!job_index || !*job_index) return std::nullopt;
+    return parse_shard(std::string(job_index) + std::string(text.substr(3)));
+}
+
 }  // namespace neardup::store

@@ -462,3 +462,35 @@ TEST_CASE("--catalog: two index runs in their own directories write one PostgreS
     CHECK(bad.out.find("cannot connect to the catalog, PostgreSQL database nowhere on /nonexistent-neardup:5432") != std::string::npos);
     CHECK(bad.out.find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("--shard: N index runs of one manifest (k from JOB_COMPLETION_INDEX) index every input once between them", "[cli][catalog][shard]") {
+    neardup::test::TempDir dir;
+    const std::string url = neardup::test::PostgresServer::shared().fresh_database();
+    const auto photos = neardup::test::sample_photos();
+    REQUIRE(photos.size() >= 6u);
+    const auto manifest = dir / "manifest.csv";
+    {
+        std::ofstream out(manifest);
+        out << "key,path\n";
+        for (std::size_t i = 0; i < 6; ++i) out << "k" << i << "," << photos[i].string() << "\n";
+    }
+    for (int k = 0; k < 3; ++k) {
+        const auto r = run_shell("JOB_COMPLETION_INDEX=" + std::to_string(k) + " " + NEARDUP_BINARY + " --catalog " + quoted(url) +
+                                 " --shard job/3 index --db " + quoted((dir / ("job" + std::to_string(k))).string()) + " --manifest " +
+                                 quoted(manifest.string()) + " 2>&1");
+        CHECK(r.status == 0);
+        CHECK(r.out.find("shard " + std::to_string(k) + "/3: ") != std::string::npos);
+    }
+    // The catalog holds the six keys once each, and shard k's directory only its own.
+    const auto stats = nlohmann::json::parse(run({"--catalog", url, "stats", "--db", (dir / "all").string()}).out);
+    CHECK(stats["active"] == 6);
+    CHECK(stats["pdq_entries"] == 6);
+    std::size_t held = 0;
+    for (int k = 0; k < 3; ++k)
+        held += nlohmann::json::parse(run({"--catalog", url, "--shard", std::to_string(k) + "/3", "stats", "--db",
+                                           (dir / ("job" + std::to_string(k))).string()}).out)["pdq_entries"].get<std::size_t>();
+    CHECK(held == 6);
+    const auto bad = run({"--catalog", url, "--shard", "job/3", "stats", "--db", (dir / "all").string()}, true);
+    CHECK(bad.status == 2);  // no JOB_COMPLETION_INDEX in this environment
+    CHECK(bad.out.find("--shard job/3: expected k/N") != std::string::npos);
+}

@@ -26,3 +26,14 @@ TEST_CASE("shard: k/N parses for 0 <= k < N <= 4096, and nothing else", "[store]
     for (const char* bad : {"", "1", "4/4", "-1/4", "1/0", "0/4097", "a/2", "1/2x", "1//2", " 1/2", "1/ 2"}) CHECK_FALSE(parse_shard(bad));
     CHECK(Shard{2, 8}.text() == "2/8");
 }
+
+TEST_CASE("shard: a --shard argument is k/N, or job/N with k from the Indexed Job's completion index", "[store][shard][bad_input]") {
+    CHECK(parse_shard_argument("2/3", nullptr) == Shard{2, 3});
+    CHECK(parse_shard_argument("job/3", "2") == Shard{2, 3});
+    CHECK(parse_shard_argument("job/3", "0") == Shard{0, 3});
+    CHECK_FALSE(parse_shard_argument("job/3", nullptr));  // not in an Indexed Job
+    CHECK_FALSE(parse_shard_argument("job/3", ""));
+    CHECK_FALSE(parse_shard_argument("job/3", "3"));  // more pods than shards
+    CHECK_FALSE(parse_shard_argument("job/3", "-1"));
+    CHECK_FALSE(parse_shard_argument("job/", "1"));
+}

@@ -25,5 +25,8 @@ struct Shard {
 
 // "k/N" with 0 <= k < N <= 4096; nothing for any other text.
 std::optional<Shard> parse_shard(std::string_view text);
+// A --shard argument: "k/N", or "job/N" with k from `job_index` (the JOB_COMPLETION_INDEX a Kubernetes Indexed
+// Job gives each of its pods; nothing when it is unset or out of range).
+std::optional<Shard> parse_shard_argument(std::string_view text, const char* job_index);
 
 }  // namespace neardup::store
