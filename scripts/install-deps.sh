@@ -20,6 +20,8 @@ packages=(
   dpkg-dev systemd
   # the reviewer page's browser test (tests/ui): headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
+  # the Kubernetes manifests' offline check (tests/deploy)
+  python3-yaml
   # the quick start's HTTP calls and the server load benchmark (bench/bench-server.sh)
   curl wrk
   # sample photos for tests and the demo (real JPEGs under /usr/share/doc/<pkg>/examples)

@@ -68,7 +68,7 @@ require_tests() {
 # Parts run as `run_part ... || ...`, where errexit does not apply: each chains its steps with &&.
 part_dev() {
   step "dev build (-Werror)" bash scripts/build.sh -DNEARDUP_WERROR=ON &&
-    require_tests build/dev engine store server indexer ui package &&
+    require_tests build/dev engine store server indexer ui package deploy &&
     step "dev suite" ctest --no-tests=error --test-dir build/dev --output-on-failure -j "$jobs"
 }
 part_asan() {
