@@ -23,8 +23,6 @@ while (($#)); do
 done
 server=build/dev/server/neardup-server
 [[ -x $server ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -n $pg_bin ]] || { echo "no PostgreSQL server: bash scripts/install-deps.sh" >&2; exit 1; }
 mapfile -t photos < <(ls /usr/share/doc/libjs-jquery-backstretch/examples/*.jpg /usr/share/doc/libjs-jquery-slides/examples/*/img/*.jpg 2>/dev/null)
 ((${#photos[@]})) || { echo "no sample photos: bash scripts/install-deps.sh" >&2; exit 1; }
 port_a=${ports%,*}
@@ -33,23 +31,17 @@ out=bench-out/follow
 mkdir -p "$out"
 
 work=$(mktemp -d /tmp/neardup-follow-XXXXXX)
-as_owner=()
-if [[ $(id -u) -eq 0 ]]; then  # PostgreSQL refuses root
-  chown postgres: "$work"
-  as_owner=(runuser -u postgres --)
-fi
+source bench/postgres-temp.sh
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  "${as_owner[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
+  postgres_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-"${as_owner[@]}" "$pg_bin/initdb" -D "$work/pg" -U neardup --auth=trust --no-sync >"$work/initdb.log" 2>&1
-"${as_owner[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-  -o "-c listen_addresses='' -c unix_socket_directories='$work'" start >/dev/null
-catalog="postgresql://neardup@/postgres?host=$work"
+postgres_start "$work"
+catalog=$POSTGRES_URL
 echo "bench-follow: a-long-enough-token-for-writes" >"$work/token"
 for side in a:$port_a b:$port_b; do
   name=${side%%:*}

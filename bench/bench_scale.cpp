@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
+    app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
     app.add_option("--probe-margin", open_options.descriptors.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
         ->capture_default_str();

@@ -25,7 +25,8 @@ constexpr int kScanPage = 512;
 const char* const kMigrations[] = {
     R"sql(
 CREATE TABLE neardup_meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT INTO neardup_meta(name, value) VALUES ('schema_version', '0'), ('generation', '1');
+-- catalog_id names this catalog in the snapshots derived from it: a directory moved to another catalog is rebuilt.
+INSERT INTO neardup_meta(name, value) VALUES ('schema_version', '0'), ('generation', '1'), ('catalog_id', gen_random_uuid()::text);
 CREATE SEQUENCE neardup_image_ids;
 CREATE SEQUENCE neardup_changes;
 CREATE TABLE neardup_images(
@@ -291,6 +292,10 @@ PostgresCatalog::PostgresCatalog(const std::string& url, CatalogMode mode) : url
         readers_.push_back(std::move(first));
     }
     while (readers_.size() < kReaders) readers_.push_back(std::make_unique<Connection>(url, description_, read_only));
+    Connection* c = nullptr;
+    const auto lock = reader(c);
+    const auto id = c->run("SELECT value FROM neardup_meta WHERE name = 'catalog_id'");
+    if (id.size() == 1) identity_ = id.text(0, 0);
 }
 
 PostgresCatalog::~PostgresCatalog() = default;

@@ -69,6 +69,10 @@ BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string
             if (!shard.is_string() || !parse_shard(shard.get<std::string>())) throw Invalid{"field 'shard' is not k/N"};
             m.shard = shard.get<std::string>();
         }
+        if (meta.contains("catalog")) {
+            if (!meta["catalog"].is_string()) throw Invalid{"field 'catalog' is not a string"};
+            m.catalog = meta["catalog"].get<std::string>();
+        }
         if (m.format == 1) {
             SegmentFiles s;
             s.first_id = 1;
@@ -120,7 +124,8 @@ std::string format_snapshot_manifest(const SnapshotManifest& manifest) {
                             {"vocabulary_groups", s.vocabulary_groups}});
     json meta = {{"format", kSnapshotFormat}, {"generation", manifest.generation}, {"max_id", manifest.max_id},
                  {"segments", segments}};
-    if (manifest.shard != "0/1") meta["shard"] = manifest.shard;  // older builds ignore the field
+    if (manifest.shard != "0/1") meta["shard"] = manifest.shard;  // older builds ignore both fields
+    if (!manifest.catalog.empty()) meta["catalog"] = manifest.catalog;
     return meta.dump(2) + "\n";
 }
 

@@ -242,6 +242,9 @@ void Store::load_snapshot() {
         } else if (manifest.value().generation != generation) {
             problem = "snapshot of generation " + std::to_string(manifest.value().generation) + ", the catalog is at " +
                       std::to_string(generation) + " (compacted since)";
+        } else if (manifest.value().catalog != catalog_->identity()) {
+            problem = "snapshot of another catalog (" + (manifest.value().catalog.empty() ? std::string("the directory's own") : manifest.value().catalog) +
+                      "; this one is " + (catalog_->identity().empty() ? std::string("the directory's own") : catalog_->identity()) + ")";
         } else if (manifest.value().shard != options_.shard.text()) {
             problem = "snapshot of shard " + manifest.value().shard + ", this store is shard " + options_.shard.text();
         } else if (manifest.value().max_id > catalog_max) {
@@ -698,6 +701,7 @@ void Store::save_snapshot() {
     SnapshotManifest manifest;
     manifest.generation = generation_;
     manifest.shard = options_.shard.text();
+    manifest.catalog = catalog_->identity();
     manifest.max_id = view->max_id;
     // A segment never changes once published, so its files are named by what it holds and written once: a
     // snapshot writes only the files not already on disk with a known checksum.

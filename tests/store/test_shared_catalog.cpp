@@ -204,3 +204,25 @@ TEST_CASE("shards of one catalog: each indexes and finds only the keys it owns, 
     local.shard = Shard{0, 2};
     CHECK_THROWS_WITH(Store(dir / "local", local), Catch::Contains("shards need a shared catalog"));
 }
+
+TEST_CASE("a directory's snapshot is of its catalog: opened on another PostgreSQL catalog it is rebuilt, never trusted", "[store][catalog]") {
+    const std::string first = test::PostgresServer::shared().fresh_database(), second = test::PostgresServer::shared().fresh_database();
+    test::TempDir dir;
+    {
+        Store a(dir / "a", on(first));
+        REQUIRE(a.add("dome", sample("dome.jpg")).value() == AddStatus::added);
+        a.save_snapshot();
+    }
+    {
+        Store b(dir / "b", on(second));  // same row count and generation, other rows
+        REQUIRE(b.add("coffee", sample("coffee.jpg")).value() == AddStatus::added);
+    }
+    const Store moved(dir / "a", on(second, OpenMode::read_only));
+    CHECK_FALSE(moved.stats().loaded_from_snapshot);
+    CHECK(moved.stats().snapshot_problem.starts_with("snapshot of another catalog ("));
+    CHECK(top_is(moved, sample("coffee.jpg"), "coffee"));
+    // Trusted, the old segments would answer the dome with id 1, which is the coffee in this catalog.
+    for (const auto& hit : moved.search(sample("dome.jpg")).value()) CHECK_FALSE(hit.match);
+    const Store home(dir / "a", on(first, OpenMode::read_only));
+    CHECK(home.stats().loaded_from_snapshot);
+}

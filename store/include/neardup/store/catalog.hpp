@@ -134,6 +134,9 @@ public:
     virtual std::int64_t last_change() const { return 0; }
     virtual std::vector<CatalogChange> changes_after(std::int64_t /*cursor*/, std::size_t /*limit*/) const { return {}; }
     virtual bool wait_for_changes(std::chrono::milliseconds /*timeout*/) const { return false; }
+    // What names this catalog in the snapshots derived from it (a UUID made with a PostgreSQL catalog's schema);
+    // empty for a catalog that lives in the index directory itself.
+    virtual std::string identity() const { return {}; }
     // Where the catalog lives, for messages: a file path, or a PostgreSQL server and database (never a password).
     virtual std::string describe() const = 0;
 };

@@ -58,6 +58,7 @@ public:
     // LISTENs on kChannel over a connection of its own (opened on first call, reopened if dropped).
     bool wait_for_changes(std::chrono::milliseconds timeout) const override;
     std::string describe() const override { return description_; }
+    std::string identity() const override { return identity_; }
 
     static constexpr int kSchemaVersion = 1;
     static constexpr const char* kChannel = "neardup_catalog";
@@ -69,6 +70,7 @@ private:
 
     std::string url_;
     std::string description_;
+    std::string identity_;  // neardup_meta.catalog_id, a UUID made with the schema
     std::unique_ptr<Connection> writer_;  // null when read-only
     std::vector<std::unique_ptr<Connection>> readers_;
     mutable std::atomic<std::size_t> next_reader_{0};

@@ -39,6 +39,9 @@ struct SnapshotManifest {
     std::int64_t max_id = 0;
     // The shard ("k/N", shard.hpp) whose rows the segments hold; "0/1" (every row) when the field is absent.
     std::string shard = "0/1";
+    // Catalog::identity() of the catalog the segments were derived from; empty (and absent from the text) for
+    // the directory's own catalog.
+    std::string catalog;
     std::vector<SegmentFiles> segments;
 };
 
