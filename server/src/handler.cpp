@@ -489,6 +489,8 @@ Response Handler::metrics_text(const Request& request) const {
         gauges.push_back({"neardup_index_segments", "Index segments searched by each query.", double(st.segments)});
         gauges.push_back({"neardup_index_vocabulary_words", "Visual words of the vocabulary new segments are filed under (0: none yet).",
                           double(st.vocabulary_words)});
+        gauges.push_back({"neardup_catalog_followed_total",
+                          "Rows and deletions other processes wrote to the shared catalog, taken into this index.", double(st.followed), true});
         const auto cache = s->query_cache_stats();
         gauges.push_back({"neardup_query_cache_hits_total", "Searches whose signatures came from the query cache.", double(cache.hits), true});
         gauges.push_back({"neardup_query_cache_misses_total", "Searches that computed their signatures.", double(cache.misses), true});

@@ -284,6 +284,8 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
     CHECK(metrics_res.body().find("neardup_search_stage_seconds_bucket{stage=\"votes\",le=\"0.001\"} 1\n") != std::string::npos);
     CHECK(metrics_res[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
     CHECK(metrics_res.body().find("neardup_index_entries 2\n") != std::string::npos);
+    // Nothing to follow on the directory's own catalog.
+    CHECK(metrics_res.body().find("# TYPE neardup_catalog_followed_total counter\nneardup_catalog_followed_total 0\n") != std::string::npos);
     // The same bytes again: the query cache's counters move.
     CHECK(metrics_res.body().find("# TYPE neardup_query_cache_hits_total counter\nneardup_query_cache_hits_total 0\n") != std::string::npos);
     CHECK(metrics_res.body().find("neardup_query_cache_misses_total 1\n") != std::string::npos);
