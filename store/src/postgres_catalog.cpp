@@ -9,6 +9,8 @@
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 
+#include "connection_pool.hpp"
+
 namespace neardup::store {
 namespace {
 
@@ -300,19 +302,7 @@ PostgresCatalog::PostgresCatalog(const std::string& url, CatalogMode mode) : url
 
 PostgresCatalog::~PostgresCatalog() = default;
 
-std::unique_lock<std::mutex> PostgresCatalog::reader(Connection*& c) const {
-    const std::size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < readers_.size(); ++i) {
-        auto& candidate = *readers_[(start + i) % readers_.size()];
-        std::unique_lock lock(candidate.mutex, std::try_to_lock);
-        if (lock.owns_lock()) {
-            c = &candidate;
-            return lock;
-        }
-    }
-    c = readers_[start % readers_.size()].get();
-    return std::unique_lock(c->mutex);
-}
+std::unique_lock<std::mutex> PostgresCatalog::reader(Connection*& c) const { return detail::lock_a_reader(readers_, next_reader_, c); }
 
 std::optional<CatalogEntry> PostgresCatalog::find_active(const std::string& key) const {
     Connection* c = nullptr;

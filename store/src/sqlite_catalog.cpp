@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include "connection_pool.hpp"
+
 namespace neardup::store {
 namespace {
 
@@ -170,21 +172,11 @@ SqliteCatalog::SqliteCatalog(const std::filesystem::path& file, CatalogMode mode
     for (int i = 0; i < kReaders; ++i) readers_.push_back(std::make_unique<Connection>(file.string(), file, SQLITE_OPEN_READWRITE));
 }
 
-// A free read connection if one is, else the next in turn (blocking on it). Searches on several threads
-// read candidate rows at once; one connection behind one lock would serialise them.
 std::unique_lock<std::mutex> SqliteCatalog::reader(sqlite3*& db) const {
-    const std::size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < readers_.size(); ++i) {
-        auto& c = *readers_[(start + i) % readers_.size()];
-        std::unique_lock lock(c.mutex, std::try_to_lock);
-        if (lock.owns_lock()) {
-            db = c.db;
-            return lock;
-        }
-    }
-    auto& c = *readers_[start % readers_.size()];
-    db = c.db;
-    return std::unique_lock(c.mutex);
+    Connection* c = nullptr;
+    auto lock = detail::lock_a_reader(readers_, next_reader_, c);
+    db = c->db;
+    return lock;
 }
 
 SqliteCatalog::~SqliteCatalog() = default;
