@@ -350,6 +350,9 @@ int run_index(const IndexArgs& args) {
     }
     store::StoreOptions store_options = opened(store::OpenMode::create);
     store_options.background_merges = false;  // a bulk load: optimise() merges once at the end
+    // Into a shared catalog the rows are for the serving processes, which follow it: building this run's own
+    // indexes (the whole catalog's, on open) would cost minutes per run and serve nobody.
+    store_options.load_indexes = !store::is_postgres_url(store_options.catalog);
     store::Store store(args.db, store_options);
     indexer::Progress progress(inputs.size());
     std::size_t done = 0;

@@ -93,6 +93,11 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
         throw StoreError("shard " + options_.shard.text() + " of " + dir_.string() + ": shards need a shared catalog (a postgresql:// URI)");
     searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
     if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
+    if (!options_.load_indexes) {
+        view_.store(std::make_shared<IndexView>());
+        open_stats_.snapshot_problem = "opened without indexes (catalog writes only)";
+        return;
+    }
     load_snapshot();
     if (options_.background_merges && options_.mode != OpenMode::read_only) {
         merger_ = std::jthread([this](std::stop_token stop) { merge_loop(stop); });
@@ -536,6 +541,7 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
         if (e.replace)
             if (auto old = catalog_->find_active(e.key)) replaced.push_back(old->id);
     const auto ids = catalog_->insert(entries);  // durable from here on
+    if (!options_.load_indexes) return ids;
     // Rows other processes committed before these go first: a segment covers an id range, all of it.
     if (catalog_->shared() && !ids.empty()) catch_up_rows_locked(ids.front() - 1);
     std::vector<std::int64_t> owned;
@@ -605,7 +611,7 @@ std::vector<CatalogEntry> Store::list(const std::string& after_key, const std::s
 }
 
 std::vector<PdqMatch> Store::search_pdq(const Hash256& hash, const PdqSearchOptions& options) const {
-    const auto view = view_.load();
+    const auto view = searchable_view();
     return searcher_->search_pdq(*view, hash, options);
 }
 
@@ -620,6 +626,7 @@ bool Store::remove(const std::string& key) {
     std::lock_guard writer(write_mutex_);
     const auto id = catalog_->deactivate(key);
     if (!id) return false;
+    if (!options_.load_indexes) return true;
     publish({}, {}, {*id});
     return true;
 }
@@ -656,7 +663,7 @@ Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes
         return *decoded ? &decoded->value() : nullptr;
     };
     if (!signatures.whole && !pixels()) return decoded->error();
-    const auto view = view_.load();  // one view for the whole query and its regions
+    const auto view = searchable_view();  // one view for the whole query and its regions
     auto hits = searcher_->search_signatures(*view, signatures, pixels, options, t);
     if (decoded && !*decoded) return decoded->error();
     if (query_cache_ && (!cached || (signatures.regions.has_value() && !cached->regions.has_value())))
@@ -667,16 +674,17 @@ Result<std::vector<SearchHit>> Store::search(std::span<const std::uint8_t> bytes
 QueryCacheStats Store::query_cache_stats() const { return query_cache_ ? query_cache_->stats() : QueryCacheStats{}; }
 
 std::vector<SearchHit> Store::search_image(const DecodedImage& image, const SearchOptions& options, SearchTrace* trace) const {
-    const auto view = view_.load();  // one view for the whole query and its regions
+    const auto view = searchable_view();  // one view for the whole query and its regions
     return searcher_->search_image(*view, image, options, trace);
 }
 
 std::vector<SearchHit> Store::search(const QuerySignature& query, const SearchOptions& options, SearchTrace* trace) const {
-    const auto view = view_.load();
+    const auto view = searchable_view();
     return searcher_->search(*view, query, options, trace);
 }
 
 void Store::optimise() {
+    if (!options_.load_indexes) return;
     std::lock_guard writer(write_mutex_);
     const auto current = view_.load();
     if (current->segments.empty()) return;
@@ -696,6 +704,7 @@ void Store::optimise() {
 
 void Store::save_snapshot() {
     require_writable("save a snapshot");
+    if (!options_.load_indexes) return;  // nothing derived here
     std::lock_guard writer(write_mutex_);
     const auto view = view_.load();
     SnapshotManifest manifest;
@@ -748,8 +757,14 @@ void Store::save_snapshot() {
     }
 }
 
+std::shared_ptr<const IndexView> Store::searchable_view() const {
+    if (!options_.load_indexes) throw StoreError("cannot search " + dir_.string() + ": the store was opened without indexes (catalog writes only)");
+    return view_.load();
+}
+
 std::int64_t Store::compact() {
     require_writable("compact");
+    if (!options_.load_indexes) return catalog_->purge_inactive();  // the serving processes rebuild on their next open
     std::int64_t removed = 0;
     {
         std::lock_guard writer(write_mutex_);

@@ -226,3 +226,23 @@ TEST_CASE("a directory's snapshot is of its catalog: opened on another PostgreSQ
     const Store home(dir / "a", on(first, OpenMode::read_only));
     CHECK(home.stats().loaded_from_snapshot);
 }
+
+TEST_CASE("a store without indexes only writes its catalog: a backfill adds rows that a serving store follows", "[store][catalog]") {
+    const std::string url = test::PostgresServer::shared().fresh_database();
+    test::TempDir dir;
+    Store serving(dir / "serving", on(url));
+    StoreOptions writer_options = on(url);
+    writer_options.load_indexes = false;
+    Store backfill(dir / "backfill", writer_options);
+    CHECK(backfill.index_stats().pdq_entries == 0);
+    REQUIRE(backfill.add("dome", sample("dome.jpg")).value() == AddStatus::added);
+    REQUIRE(backfill.add("dome", sample("dome.jpg")).value() == AddStatus::unchanged);  // plan() reads the catalog
+    CHECK(backfill.index_stats().pdq_entries == 0);
+    CHECK_THROWS_WITH(backfill.search(sample("dome.jpg")), Catch::Contains("opened without indexes"));
+    backfill.optimise();
+    backfill.save_snapshot();
+    CHECK_FALSE(std::filesystem::exists(dir / "backfill" / "snapshot.json"));
+    CHECK(eventually([&] { return top_is(serving, sample("dome.jpg"), "dome"); }));
+    CHECK(backfill.remove("dome"));
+    CHECK(eventually([&] { return !top_is(serving, sample("dome.jpg"), "dome"); }));
+}

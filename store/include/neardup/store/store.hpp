@@ -43,6 +43,9 @@ struct StoreOptions {
     // postgresql:// URI for a catalog that many processes share (postgres_catalog.hpp); the directory then
     // holds only this process's snapshot of the indexes derived from it.
     std::string catalog;
+    // False: a store that only writes to its catalog (a bulk backfill into a shared catalog, whose serving
+    // processes follow it): no indexes are loaded, built, followed or saved, and searching is a StoreError.
+    bool load_indexes = true;
     // Only the references whose keys this shard owns (shard.hpp) are indexed and searched here; the others are
     // another shard's. Needs a shared catalog. Adds of other shards' keys are written to the catalog (where
     // their shard follows them) but not indexed here.
@@ -264,6 +267,7 @@ private:
     void follow_loop(std::stop_token stop);
 
     void require_writable(const char* what) const;
+    std::shared_ptr<const IndexView> searchable_view() const;  // StoreError without indexes
     static std::vector<std::uint8_t> encode_thumbnail(const cv::Mat& bgr);
 
     std::filesystem::path dir_;
