@@ -434,7 +434,7 @@ TEST_CASE("thumbnails: an index made before them gets them from its source files
     CHECK(sourceless.out.find("0 thumbnails made; 2 references without a source file") != std::string::npos);
 }
 
-TEST_CASE("--catalog: two index runs in their own directories write one PostgreSQL catalog, a third directory queries it",
+TEST_CASE("a shared catalog: two index runs in their own directories write one PostgreSQL catalog, a third directory queries it",
           "[cli][catalog]") {
     neardup::test::TempDir dir;
     const std::string url = neardup::test::PostgresServer::shared().fresh_database();
@@ -463,7 +463,7 @@ TEST_CASE("--catalog: two index runs in their own directories write one PostgreS
     CHECK(bad.out.find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("--shard: N index runs of one manifest (k from JOB_COMPLETION_INDEX) index every input once between them", "[cli][catalog][shard]") {
+TEST_CASE("shards: N index runs of one manifest (k from JOB_COMPLETION_INDEX) index every input once between them", "[cli][catalog][shard]") {
     neardup::test::TempDir dir;
     const std::string url = neardup::test::PostgresServer::shared().fresh_database();
     const auto photos = neardup::test::sample_photos();

@@ -91,7 +91,7 @@ TEST_CASE("every malformed manifest is refused with what is wrong", "[store][sna
     CHECK(refusal(segment(R"({"first_id": 1, "last_id": 5})")) == "snapshot manifest: missing field 'pdq'");
 }
 
-TEST_CASE("a shard's manifest names its shard; without the field it is every row, and a bad one is refused", "[store][snapshot][shard]") {
+TEST_CASE("a shard's manifest names its shard, without the field it is every row, and a bad one is refused", "[store][snapshot][shard]") {
     auto m = two_segments();
     const std::string whole = format_snapshot_manifest(m);
     CHECK(whole.find("shard") == std::string::npos);  // unchanged for unsharded stores: older builds read it as before
