@@ -184,21 +184,31 @@ struct PostgresCatalog::Connection {
     PGconn* conn = nullptr;
     std::mutex mutex;
     std::string where;
+    bool read_only_session = false;
 
-    Connection(const std::string& url, std::string description, bool read_only) : where(std::move(description)) {
-        conn = PQconnectdb(url.c_str());
+    Connection(const std::string& url, std::string description, bool read_only)
+        : where(std::move(description)), read_only_session(read_only) {
+        // Defaults the address may override (they come first): a connection attempt and a dead peer are
+        // noticed within seconds, not after the system's TCP timeouts, while the follower holds the writer lock.
+        const char* keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", nullptr};
+        const char* values[] = {"10", "30", "10", "3", url.c_str(), nullptr};
+        conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
         if (PQstatus(conn) != CONNECTION_OK) {
             const std::string message = conn ? PQerrorMessage(conn) : "out of memory";
             PQfinish(conn);
             throw StoreError("cannot connect to the catalog, " + where + ": " + trim(message));
         }
         try {
-            run("SET client_min_messages = warning");
-            if (read_only) run("SET default_transaction_read_only = on");
+            configure();
         } catch (...) {
             PQfinish(conn);  // the destructor does not run for a constructor that throws
             throw;
         }
+    }
+    // Session settings, again after every reset (a new server session starts without them).
+    void configure() {
+        run("SET client_min_messages = warning");
+        if (read_only_session) run("SET default_transaction_read_only = on");
     }
     ~Connection() { PQfinish(conn); }
 
@@ -206,7 +216,10 @@ struct PostgresCatalog::Connection {
     // fails. A connection the server dropped is reset once before the next statement (a transaction under way
     // fails instead, and its caller rolls back).
     Rows run(const char* sql, Params params = {}) {
-        if (PQstatus(conn) == CONNECTION_BAD) PQreset(conn);
+        if (PQstatus(conn) == CONNECTION_BAD) {
+            PQreset(conn);
+            if (PQstatus(conn) == CONNECTION_OK) configure();
+        }
         params.finish();
         Rows rows(PQexecParams(conn, sql, params.size(), nullptr, params.values(), params.lengths(), params.formats(), 1));
         if (!rows.ok()) {
@@ -218,7 +231,12 @@ struct PostgresCatalog::Connection {
     }
     void begin_write() {
         run("BEGIN");
-        run("SELECT pg_advisory_xact_lock($1)", Params().add(kWriteLock));
+        try {
+            run("SELECT pg_advisory_xact_lock($1)", Params().add(kWriteLock));
+        } catch (...) {
+            rollback();  // a lock_timeout or a cancel must not leave the session in an aborted transaction
+            throw;
+        }
     }
     void rollback() noexcept { PQclear(PQexec(conn, "ROLLBACK")); }
     // Several statements without parameters (the simple query protocol): a migration.
@@ -337,6 +355,7 @@ std::vector<std::uint8_t> PostgresCatalog::signature(std::int64_t id) const {
 
 std::vector<std::int64_t> PostgresCatalog::insert(const std::vector<NewEntry>& entries) {
     if (!writer_) throw StoreError("catalog: opened read-only");
+    if (entries.empty()) return {};
     return writer_->write([&] {
         std::vector<std::int64_t> ids;
         for (const auto& e : entries) {
@@ -449,6 +468,7 @@ std::vector<CatalogEntry> PostgresCatalog::list_active(const std::string& after_
     std::vector<CatalogEntry> out;
     std::size_t scanned = 0;
     if (resume_after) resume_after->clear();
+    if (limit == 0) return out;
     std::string from = after_key;
     const std::int64_t page_rows = static_cast<std::int64_t>(std::min<std::size_t>(std::max<std::size_t>(limit, 1) + 1, kScanPage));
     while (out.size() < limit) {
@@ -485,10 +505,11 @@ std::vector<CatalogEntry> PostgresCatalog::list_active(const std::string& after_
     return out;
 }
 
-std::vector<std::int64_t> PostgresCatalog::inactive_ids() const {
+std::vector<std::int64_t> PostgresCatalog::inactive_ids(const Shard& shard) const {
     Connection* c = nullptr;
     const auto lock = reader(c);
-    const auto r = c->run("SELECT id FROM neardup_images WHERE status = 'deleted'");
+    const auto r = c->run("SELECT id FROM neardup_images WHERE status = 'deleted' AND key_hash % $1 = $2",
+                          Params().add(std::int64_t{shard.count}).add(std::int64_t{shard.index}));
     std::vector<std::int64_t> out;
     for (int i = 0; i < r.size(); ++i) out.push_back(r.int64(i, 0));
     return out;
@@ -531,11 +552,12 @@ std::int64_t PostgresCatalog::last_change() const {
     return c->run("SELECT COALESCE(MAX(changed), 0)::bigint FROM neardup_images").int64(0, 0);
 }
 
-std::vector<CatalogChange> PostgresCatalog::changes_after(std::int64_t cursor, std::size_t limit) const {
+std::vector<CatalogChange> PostgresCatalog::changes_after(std::int64_t cursor, std::size_t limit, const Shard& shard) const {
     Connection* c = nullptr;
     const auto lock = reader(c);
-    const auto r = c->run("SELECT changed, id, (status = 'active')::int FROM neardup_images WHERE changed > $1 ORDER BY changed LIMIT $2",
-                          Params().add(cursor).add(static_cast<std::int64_t>(limit)));
+    const auto r = c->run("SELECT changed, id, (status = 'active')::int FROM neardup_images WHERE changed > $1 AND key_hash % $3 = $4 "
+                          "ORDER BY changed LIMIT $2",
+                          Params().add(cursor).add(static_cast<std::int64_t>(limit)).add(std::int64_t{shard.count}).add(std::int64_t{shard.index}));
     std::vector<CatalogChange> out(static_cast<std::size_t>(r.size()));
     for (int i = 0; i < r.size(); ++i) out[static_cast<std::size_t>(i)] = {r.int64(i, 0), r.int64(i, 1), r.int64(i, 2) != 0};
     return out;

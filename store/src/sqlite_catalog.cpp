@@ -350,12 +350,13 @@ std::vector<CatalogEntry> SqliteCatalog::list_active(const std::string& after_ke
     return out;
 }
 
-std::vector<std::int64_t> SqliteCatalog::inactive_ids() const {
+std::vector<std::int64_t> SqliteCatalog::inactive_ids(const Shard& shard) const {
     sqlite3* db = nullptr;
     const auto lock = reader(db);
-    Statement s(db, "SELECT id FROM images WHERE status = 'deleted'");
+    Statement s(db, "SELECT id, key FROM images WHERE status = 'deleted'");
     std::vector<std::int64_t> out;
-    while (s.step()) out.push_back(s.int64(0));
+    while (s.step())
+        if (shard.owns(s.text(1))) out.push_back(s.int64(0));
     return out;
 }
 

@@ -301,7 +301,7 @@ void Store::load_snapshot() {
         view->max_id = last;
     }
     auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
-    for (std::int64_t id : catalog_->inactive_ids()) inactive->insert(id);
+    for (std::int64_t id : catalog_->inactive_ids(options_.shard)) inactive->insert(id);
     view->inactive = std::move(inactive);
     view_.store(std::move(view));
     open_stats_.loaded_from_snapshot = loaded;
@@ -351,23 +351,56 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
 void Store::catch_up_rows_locked(std::int64_t upto) {
     const std::int64_t from = view_.load()->max_id;
     if (upto <= from) return;
+    // Published a few thousand rows at a time: a process far behind (a large backfill elsewhere) never holds
+    // all their signatures at once.
+    constexpr std::size_t kChunk = 2048;
     std::vector<std::int64_t> ids, inactive;
     std::vector<Signature> signatures;
+    const auto flush = [&](std::int64_t covered) {
+        std::vector<const Signature*> pointers;
+        for (const auto& s : signatures) pointers.push_back(&s);
+        publish(ids, pointers, inactive, covered);
+        followed_ += static_cast<std::int64_t>(ids.size());
+        ids.clear();
+        inactive.clear();
+        signatures.clear();
+    };
     catalog_->scan(from, upto, [&](std::int64_t id, bool active, std::span<const std::uint8_t> bytes) {
         ids.push_back(id);
         signatures.push_back(detail::decode_signature_or_throw(id, bytes));
         if (!active) inactive.push_back(id);  // indexed and deleted at once, so the id range stays whole
+        if (ids.size() == kChunk) flush(id);
     }, options_.shard);
-    std::vector<const Signature*> pointers;
-    for (const auto& s : signatures) pointers.push_back(&s);
-    publish(ids, pointers, inactive, upto);  // other shards' rows up to `upto` are accounted for too
-    followed_ += static_cast<std::int64_t>(ids.size());
+    flush(upto);  // other shards' rows up to `upto` are accounted for too
+}
+
+void Store::rebuild_locked() {
+    const std::size_t descriptors = view_.load()->descriptor_entries();
+    auto next = std::make_shared<IndexView>();
+    next->max_id = catalog_->max_id();
+    next->segments = {build_segment(0, next->max_id, descriptors)};
+    auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
+    for (std::int64_t id : catalog_->inactive_ids(options_.shard)) inactive->insert(id);
+    next->inactive = std::move(inactive);
+    open_tail_ = nullptr;
+    view_.store(std::move(next));
 }
 
 void Store::follow_locked() {
     constexpr std::size_t kPage = 4096;
+    // Another process compacted: rows it purged may have been deleted before this one saw it, and the
+    // indexes hold every purged id. Rebuilt from the catalog as compact() does (writes here wait meanwhile).
+    const std::int64_t cursor = catalog_->last_change();
+    if (const std::int64_t generation = catalog_->generation(); generation != generation_) {
+        spdlog::info("index {}: the catalog was compacted elsewhere (generation {} -> {}); rebuilding the indexes", dir_.string(),
+                     generation_, generation);
+        rebuild_locked();
+        generation_ = generation;
+        change_cursor_ = cursor;
+        return;
+    }
     for (;;) {
-        const auto changes = catalog_->changes_after(change_cursor_, kPage);
+        const auto changes = catalog_->changes_after(change_cursor_, kPage, options_.shard);
         if (changes.empty()) return;
         std::int64_t newest = 0;
         for (const auto& c : changes) newest = std::max(newest, c.id);
@@ -396,7 +429,9 @@ void Store::follow_loop(std::stop_token stop) {
         } catch (const std::exception& e) {
             // The catalog is away (a restart, a network cut): searches go on over the current view.
             spdlog::warn("index {}: cannot follow the catalog {} ({}); retrying", dir_.string(), catalog_->describe(), e.what());
-            std::this_thread::sleep_for(options_.follow_interval);
+            std::mutex m;
+            std::unique_lock lock(m);
+            std::condition_variable_any().wait_for(lock, stop, options_.follow_interval, [] { return false; });
         }
     }
 }
@@ -543,7 +578,16 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
     const auto ids = catalog_->insert(entries);  // durable from here on
     if (!options_.load_indexes) return ids;
     // Rows other processes committed before these go first: a segment covers an id range, all of it.
-    if (catalog_->shared() && !ids.empty()) catch_up_rows_locked(ids.front() - 1);
+    if (catalog_->shared() && !ids.empty()) {
+        try {
+            catch_up_rows_locked(ids.front() - 1);
+        } catch (const std::exception& e) {
+            // The rows are durable: the follower indexes them (and these) once it can read the catalog again.
+            spdlog::warn("index {}: cannot read the rows committed before ids {}.. ({}); the follower will index them", dir_.string(),
+                         ids.front(), e.what());
+            return ids;
+        }
+    }
     std::vector<std::int64_t> owned;
     std::vector<const Signature*> signatures;
     signatures.reserve(adds.size());
@@ -764,18 +808,13 @@ std::shared_ptr<const IndexView> Store::searchable_view() const {
 
 std::int64_t Store::compact() {
     require_writable("compact");
-    if (!options_.load_indexes) return catalog_->purge_inactive();  // the serving processes rebuild on their next open
+    if (!options_.load_indexes) return catalog_->purge_inactive();  // the serving processes follow it and rebuild
     std::int64_t removed = 0;
     {
         std::lock_guard writer(write_mutex_);
-        const std::size_t descriptors = view_.load()->descriptor_entries();
         removed = catalog_->purge_inactive();
         generation_ = catalog_->generation();
-        auto next = std::make_shared<IndexView>();
-        next->max_id = catalog_->max_id();
-        next->segments = {build_segment(0, next->max_id, descriptors)};
-        open_tail_ = nullptr;
-        view_.store(std::move(next));
+        rebuild_locked();
     }
     save_snapshot();
     return removed;

@@ -153,6 +153,16 @@ TEST_CASE("a store follows a shared catalog: another process's adds and deletes 
     REQUIRE(writer.add("coffee", dome, {}, true).value() == AddStatus::replaced);
     CHECK(eventually([&] { return top_is(reader, dome, "coffee") && !top_is(reader, coffee, "coffee"); }));
 
+    // A compaction elsewhere: the replica rebuilds from the catalog, with the purged rows gone from its indexes.
+    REQUIRE(writer.remove("pot"));
+    const auto before = replica.index_stats().pdq_entries;
+    writer.compact();
+    CHECK(eventually([&] { return replica.index_stats().pdq_entries < before && replica.index_stats().inactive == 0; }));
+    CHECK_FALSE(top_is(replica, pot, "pot"));
+    CHECK(replica.check().healthy());
+    REQUIRE(writer.add("pot", pot).value() == AddStatus::added);
+    CHECK(eventually([&] { return top_is(replica, pot, "pot"); }));
+
     // What the replica followed survives its restart from its own snapshot.
     replica.save_snapshot();
     const Store reopened(dir / "replica", on(url, OpenMode::read_only));
@@ -189,6 +199,16 @@ TEST_CASE("shards of one catalog: each indexes and finds only the keys it owns, 
     CHECK(shard0.index_stats().pdq_entries == 1);
     CHECK(shard1.index_stats().pdq_entries == 1);
     CHECK(shard0.check().healthy());
+    // A deletion in shard 1 is no tombstone in shard 0: shard 0 follows past it (it finds a later add of its
+    // own key) and still holds none.
+    std::string later0;
+    for (int i = 0; later0.empty(); ++i)
+        if (const std::string key = "later-" + std::to_string(i); Shard{0, 2}.owns(key)) later0 = key;
+    REQUIRE(shard1.remove(key1));
+    REQUIRE(shard1.add(later0, sample("pot-holder.jpg")).value() == AddStatus::added);
+    CHECK(eventually([&] { return top_is(shard0, sample("pot-holder.jpg"), later0); }));
+    CHECK(shard0.index_stats().inactive == 0);
+    CHECK(shard1.index_stats().inactive == 1);
     shard0.save_snapshot();
     shard1.save_snapshot();
 
@@ -198,7 +218,8 @@ TEST_CASE("shards of one catalog: each indexes and finds only the keys it owns, 
     const Store other(dir / "s0", swapped);
     CHECK_FALSE(other.stats().loaded_from_snapshot);
     CHECK(other.stats().snapshot_problem == "snapshot of shard 0/2, this store is shard 1/2");
-    CHECK(top_is(other, coffee, key1));
+    CHECK(other.index_stats().pdq_entries == 0);  // shard 1's one row was deleted; shard 0's snapshot held two
+    CHECK_FALSE(top_is(other, dome, key0));
     // Shards need the shared catalog.
     StoreOptions local;
     local.shard = Shard{0, 2};

@@ -27,8 +27,9 @@ std::string server_bin() {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator("/usr/lib/postgresql", ec)) {
         const auto bin = e.path() / "bin";
-        if (std::filesystem::exists(bin / "initdb") && (best.empty() || e.path().filename().string() > best.parent_path().filename().string()))
-            best = bin;
+        // Versions compare as numbers: 16 is newer than 9.6.
+        const auto version = [](const std::filesystem::path& p) { return std::atof(p.filename().c_str()); };
+        if (std::filesystem::exists(bin / "initdb") && (best.empty() || version(e.path()) > version(best.parent_path()))) best = bin;
     }
     if (best.empty()) throw std::runtime_error("no PostgreSQL server under /usr/lib/postgresql (Debian package postgresql; scripts/install-deps.sh installs it)");
     return best.string();

@@ -113,7 +113,8 @@ public:
     // continue after when there may be more (empty when the listing is complete).
     virtual std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
                                                   std::size_t limit, std::size_t max_scanned, std::string* resume_after) const = 0;
-    virtual std::vector<std::int64_t> inactive_ids() const = 0;
+    // Ids of deleted rows (awaiting compaction) whose keys `shard` owns.
+    virtual std::vector<std::int64_t> inactive_ids(const Shard& shard = {}) const = 0;
     virtual std::int64_t max_id() const = 0;
     virtual std::int64_t active_count() const = 0;
 
@@ -127,12 +128,14 @@ public:
     virtual bool read_only() const = 0;
 
     // Following a catalog that other processes write too (shared() true): rows whose latest write has a change
-    // number after `cursor`, in change order, at most `limit`; last_change() is the cursor that has seen every
+    // number after `cursor` and keys `shard` owns, in change order, at most `limit`; last_change() is the cursor that has seen every
     // committed write. wait_for_changes blocks until another process may have written (a notification) or
     // `timeout` passed. A catalog with one writing process (SQLite) reports no changes: its writer is its store.
     virtual bool shared() const { return false; }
     virtual std::int64_t last_change() const { return 0; }
-    virtual std::vector<CatalogChange> changes_after(std::int64_t /*cursor*/, std::size_t /*limit*/) const { return {}; }
+    virtual std::vector<CatalogChange> changes_after(std::int64_t /*cursor*/, std::size_t /*limit*/, const Shard& /*shard*/ = {}) const {
+        return {};
+    }
     virtual bool wait_for_changes(std::chrono::milliseconds /*timeout*/) const { return false; }
     // What names this catalog in the snapshots derived from it (a UUID made with a PostgreSQL catalog's schema);
     // empty for a catalog that lives in the index directory itself.

@@ -43,7 +43,7 @@ public:
     void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg) override;
     std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
                                           std::size_t limit, std::size_t max_scanned, std::string* resume_after) const override;
-    std::vector<std::int64_t> inactive_ids() const override;
+    std::vector<std::int64_t> inactive_ids(const Shard& shard = {}) const override;
     std::int64_t max_id() const override;
     std::int64_t active_count() const override;
     std::int64_t purge_inactive() override;
@@ -54,7 +54,7 @@ public:
     bool read_only() const override { return writer_ == nullptr; }
     bool shared() const override { return true; }
     std::int64_t last_change() const override;
-    std::vector<CatalogChange> changes_after(std::int64_t cursor, std::size_t limit) const override;
+    std::vector<CatalogChange> changes_after(std::int64_t cursor, std::size_t limit, const Shard& shard = {}) const override;
     // LISTENs on kChannel over a connection of its own (opened on first call, reopened if dropped).
     bool wait_for_changes(std::chrono::milliseconds timeout) const override;
     std::string describe() const override { return description_; }

@@ -36,7 +36,7 @@ public:
     void set_thumbnail(std::int64_t id, std::span<const std::uint8_t> jpeg) override;
     std::vector<CatalogEntry> list_active(const std::string& after_key, const std::string& prefix, const Labels& labels,
                                           std::size_t limit, std::size_t max_scanned, std::string* resume_after) const override;
-    std::vector<std::int64_t> inactive_ids() const override;
+    std::vector<std::int64_t> inactive_ids(const Shard& shard = {}) const override;
     std::int64_t max_id() const override;
     std::int64_t active_count() const override;
     std::int64_t purge_inactive() override;

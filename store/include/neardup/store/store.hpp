@@ -264,6 +264,8 @@ private:
     // `upto` beyond the view's, and then every change after change_cursor_.
     void catch_up_rows_locked(std::int64_t upto);
     void follow_locked();
+    // A new view of the catalog's rows (compaction, here or elsewhere), holding write_mutex_.
+    void rebuild_locked();
     void follow_loop(std::stop_token stop);
 
     void require_writable(const char* what) const;
