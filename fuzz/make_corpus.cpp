@@ -80,6 +80,10 @@ void images() {
     write("image", "progressive.jpg", encode(".jpg", wide, {cv::IMWRITE_JPEG_QUALITY, 60, cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
     write("image", "gray.jpg", encode(".jpg", gray, {cv::IMWRITE_JPEG_QUALITY, 50}));
     write("image", "exif-rotated.jpg", jpeg_with_orientation(small, 6));
+    // 34x33 decodes to 17x17 at 1/2, where the aspect no longer tells whether EXIF turned it (a smoke-run find).
+    const cv::Mat nearly_square = cv::Mat(wide, cv::Rect(0, 0, 34, 33)).clone();
+    write("image", "nearly-square.jpg", encode(".jpg", nearly_square, {cv::IMWRITE_JPEG_QUALITY, 60}));
+    write("image", "nearly-square-exif-rotated.jpg", jpeg_with_orientation(nearly_square, 6));
     write("image", "rgb.png", encode(".png", small));
     write("image", "rgba.png", encode(".png", bgra));
     write("image", "gray.png", encode(".png", gray));

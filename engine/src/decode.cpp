@@ -111,6 +111,13 @@ Result<DecodedImage> decode_image(std::span<const std::uint8_t> bytes, const Dec
             if (options.min_long_side > 0) {
                 while (denominator < 8 && long_side / (denominator * 2) >= options.min_long_side) denominator *= 2;
             }
+            // The decoder rounds each side up (ceil(side / d)), so a nearly square image can come out exactly
+            // square, and then its aspect no longer tells whether EXIF orientation turned it (below). Such an
+            // image decodes at the largest reduction that keeps its two sides apart (found by fuzz/image).
+            const auto reduced_side = [](std::uint32_t side, int d) { return (side + std::uint32_t(d) - 1) / std::uint32_t(d); };
+            while (denominator > 1 && h.width != h.height &&
+                   reduced_side(h.width, denominator) == reduced_side(h.height, denominator))
+                denominator /= 2;
             raw = cv::imdecode(buffer, jpeg_reduced_flag(denominator) | (options.apply_orientation ? 0 : cv::IMREAD_IGNORE_ORIENTATION));
             out.scale_denominator = denominator;
         } else {

@@ -170,7 +170,8 @@ Result<ImageHeader> probe_pnm(Bytes b) {
         for (;;) {
             while (pos < b.size() && std::isspace(b[pos])) ++pos;
             if (pos < b.size() && b[pos] == '#') {
-                while (pos < b.size() && b[pos] != '\n') ++pos;
+                // A comment runs to the next carriage return or newline (the Netpbm spec, and OpenCV's reader).
+                while (pos < b.size() && b[pos] != '\n' && b[pos] != '\r') ++pos;
                 continue;
             }
             break;

@@ -95,6 +95,32 @@ TEST_CASE("JPEGs decode in the DCT domain at reduced size when a small image is 
     CHECK(reduced.value().height == full.value().height);
 }
 
+TEST_CASE("a nearly square JPEG reports its own size at every reduction, turned by EXIF or not", "[decode]") {
+    // 34x33 at 1/2 would decode to 17x17, whose aspect cannot tell whether EXIF orientation turned it.
+    const auto plain = encode(synthetic_picture(34, 33), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 95});
+    DecodeOptions options;
+    options.min_long_side = 16;
+    for (const int orientation : {1, 6}) {
+        INFO("orientation " << orientation);
+        const auto bytes = orientation == 1 ? plain : neardup::test::with_exif_orientation(plain, orientation);
+        const auto full = decode_image(bytes);
+        const auto reduced = decode_image(bytes, options);
+        REQUIRE(full.ok());
+        REQUIRE(reduced.ok());
+        const std::uint32_t want_width = orientation == 6 ? 33u : 34u;
+        CHECK(full.value().width == want_width);
+        CHECK(reduced.value().width == want_width);
+        CHECK(reduced.value().height == 67u - want_width);
+        CHECK(reduced.value().scale_denominator == 1);  // 1/2 would be ambiguous, so no reduction
+        CHECK(reduced.value().bgr.cols == int(want_width));
+    }
+    // A square image keeps its reduction: turning it changes nothing.
+    const auto square = decode_image(encode(synthetic_picture(64, 64), ".jpg"), options);
+    REQUIRE(square.ok());
+    CHECK(square.value().scale_denominator == 4);
+    CHECK(square.value().bgr.cols == 16);
+}
+
 TEST_CASE("bad input gets a typed error, never a crash", "[decode][bad_input]") {
     SECTION("empty") {
         const auto d = decode_image({});

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "neardup/engine/decode.hpp"
 #include "neardup/engine/image_header.hpp"
 #include "support/image_bytes.hpp"
 
@@ -71,4 +72,19 @@ TEST_CASE("a PNM dimension must end in whitespace, where the probe and OpenCV's 
     REQUIRE(ok.ok());
     CHECK(ok.value().width == 48u);
     CHECK(ok.value().height == 8u);
+}
+
+TEST_CASE("a PNM comment ends at a carriage return too, as OpenCV's reader ends it", "[image_header][bad_input]") {
+    // Found by fuzz_image: "#a\r40\n" is a comment then 40 to the Netpbm spec and to OpenCV; a probe reading the
+    // comment on to the newline saw 48 x 255 where OpenCV decoded 40 x 48.
+    const auto bytes = [](const std::string& s) { return std::vector<std::uint8_t>(s.begin(), s.end()); };
+    const auto data = bytes("P5\n#a\r40\n#b\n48 255\n" + std::string(40 * 48, '\x80'));
+    const auto h = probe_image_header(data);
+    REQUIRE(h.ok());
+    CHECK(h.value().width == 40u);
+    CHECK(h.value().height == 48u);
+    const auto d = decode_image(data);
+    REQUIRE(d.ok());
+    CHECK(d.value().bgr.cols == 40);
+    CHECK(d.value().bgr.rows == 48);
 }
