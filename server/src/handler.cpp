@@ -4,7 +4,6 @@
 #include <cmath>
 #include <span>
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "neardup/server/multipart.hpp"
@@ -12,91 +11,12 @@
 #include "neardup/server/ui_assets.hpp"
 #include "neardup/server/request_target.hpp"
 #include "neardup/store/json.hpp"
-#include "neardup/store/key.hpp"
 
 namespace neardup::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
-
-constexpr std::string_view kImagesPrefix = "/v1/images/";
-
-enum class RouteId { healthz, readyz, metrics, openapi, stats, search, search_pdq, images, image, thumbnail, ui_root, ui, unmatched };
-
-struct Matched {
-    RouteId id = RouteId::unmatched;
-    std::string key;    // for RouteId::image and thumbnail
-    std::string asset;  // for RouteId::ui: the file's name
-};
-
-constexpr std::string_view kThumbnailSuffix = "/thumbnail";
-
-// The route of a request target as sent (percent-escapes intact): a key may hold an escaped slash, so
-// `/v1/images/a%2Fthumbnail` is the image "a/thumbnail" and `/v1/images/a/thumbnail` the thumbnail of "a".
-Matched match_target(std::string_view target) {
-    const std::string_view raw = target.substr(0, target.find('?'));
-    const auto decoded = percent_decode(raw, false);
-    if (!decoded) return {};
-    const std::string& path = *decoded;
-    if (path == "/healthz") return {RouteId::healthz};
-    if (path == "/readyz") return {RouteId::readyz};
-    if (path == "/metrics") return {RouteId::metrics};
-    if (path == "/openapi.json") return {RouteId::openapi};
-    if (path == "/v1/stats") return {RouteId::stats};
-    if (path == "/v1/search") return {RouteId::search};
-    if (path == "/v1/search/pdq") return {RouteId::search_pdq};
-    if (path == "/v1/images") return {RouteId::images};
-    if (path == "/") return {RouteId::ui_root};
-    if (path.starts_with("/ui/")) return {RouteId::ui, {}, path.substr(4)};
-    if (raw.starts_with(kImagesPrefix)) {
-        std::string_view rest = raw.substr(kImagesPrefix.size());
-        if (rest.size() > kThumbnailSuffix.size() && rest.ends_with(kThumbnailSuffix)) {
-            rest.remove_suffix(kThumbnailSuffix.size());
-            if (auto key = percent_decode(rest, false)) return {RouteId::thumbnail, std::move(*key)};
-            return {};
-        }
-        return {RouteId::image, path.substr(kImagesPrefix.size())};
-    }
-    return {};
-}
-
-const char* pattern(RouteId id) {
-    switch (id) {
-        case RouteId::healthz: return "/healthz";
-        case RouteId::readyz: return "/readyz";
-        case RouteId::metrics: return "/metrics";
-        case RouteId::openapi: return "/openapi.json";
-        case RouteId::stats: return "/v1/stats";
-        case RouteId::search: return "/v1/search";
-        case RouteId::search_pdq: return "/v1/search/pdq";
-        case RouteId::images: return "/v1/images";
-        case RouteId::image: return "/v1/images/{key}";
-        case RouteId::thumbnail: return "/v1/images/{key}/thumbnail";
-        case RouteId::ui_root: return "/";
-        case RouteId::ui: return "/ui/";
-        case RouteId::unmatched: break;
-    }
-    return "unmatched";
-}
-
-std::vector<http::verb> allowed(RouteId id) {
-    switch (id) {
-        case RouteId::search:
-        case RouteId::search_pdq: return {http::verb::post};
-        case RouteId::image: return {http::verb::get, http::verb::put, http::verb::delete_};
-        case RouteId::unmatched: return {};
-        default: return {http::verb::get};
-    }
-}
-
-// Routes that read the index (run on the worker pool, 503 until the index is loaded).
-bool uses_index(RouteId id) {
-    return id == RouteId::search || id == RouteId::search_pdq || id == RouteId::images || id == RouteId::image ||
-           id == RouteId::thumbnail || id == RouteId::stats;
-}
-
-bool is_write(http::verb method) { return method == http::verb::put || method == http::verb::delete_; }
 
 ApiError bad_request(const std::string& message) { return ApiError(http::status::bad_request, "bad_request", message); }
 
@@ -112,40 +32,6 @@ ApiError image_error(const Error& e) {
         case ErrorCode::invalid_key: return ApiError(http::status::bad_request, std::string(to_string(e.code)), e.message);
         default: return ApiError(http::status::internal_server_error, std::string(to_string(e.code)), e.message);
     }
-}
-
-std::string_view media_type(std::string_view content_type) {
-    std::string_view t = content_type.substr(0, content_type.find(';'));
-    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
-    return t;
-}
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-    return true;
-}
-
-// Checks the content type of an upload (image/*, application/octet-stream or multipart/form-data).
-void check_content_type(const RequestHeader& header) {
-    const std::string_view type = media_type(sv(header[http::field::content_type]));
-    if (type.empty())
-        throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
-                       "no Content-Type: send the image as image/* or application/octet-stream, or as the field 'image' of multipart/form-data");
-    if (iequals_prefix(type, "image/") || iequals_prefix(type, "application/octet-stream") || iequals_prefix(type, "multipart/form-data"))
-        return;
-    throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
-                   "Content-Type " + printable(type) + " is not accepted: send image/*, application/octet-stream or multipart/form-data");
-}
-
-// A JSON body (POST /v1/search/pdq).
-void check_json_content_type(const RequestHeader& header) {
-    const std::string_view type = media_type(sv(header[http::field::content_type]));
-    if (type.size() == 16 && iequals_prefix(type, "application/json")) return;
-    throw ApiError(http::status::unsupported_media_type, "unsupported_media_type",
-                   type.empty() ? std::string("no Content-Type: send the hashes as application/json")
-                                : "Content-Type " + printable(type) + " is not accepted: send application/json");
 }
 
 // The image bytes of an upload: the raw body, or the field 'image' of a form.
@@ -192,37 +78,6 @@ store::Labels parse_labels(const RequestTarget& target) {
     return labels;
 }
 
-void only_params(const RequestTarget& target, std::initializer_list<std::string_view> known) {
-    for (const auto& [name, value] : target.params)
-        if (std::find(known.begin(), known.end(), name) == known.end()) throw bad_request("unknown query parameter '" + printable(name) + "'");
-}
-
-// The store's key rule, checked before the store is asked: the same rule, an answer before any work. The
-// reason never quotes the key, which may be any bytes.
-void check_key(const std::string& key) {
-    if (const auto why = store::invalid_key_reason(key))
-        throw ApiError(http::status::bad_request, "invalid_key", *why + " (keys are 1 to " + std::to_string(store::kMaxKeyBytes) +
-                                                                     " bytes of UTF-8 without control characters, percent-encoded in the path)");
-}
-
-// Bodies come with a Content-Length or as `Transfer-Encoding: chunked` alone. Beast would read any list
-// ending in chunked ("gzip, chunked") as plain chunked and hand over bytes still gzipped: refuse such codings
-// on the headers (RFC 9112 6.1: 501 for a transfer coding the server does not implement).
-void check_transfer_encoding(const RequestHeader& header) {
-    const auto [first, last] = header.equal_range(http::field::transfer_encoding);
-    if (first == last) return;
-    std::string_view coding = sv(first->value());
-    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
-    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
-    if (std::next(first) == last && coding.size() == 7 && iequals_prefix(coding, "chunked")) return;
-    throw ApiError(http::status::not_implemented, "not_implemented",
-                   "Transfer-Encoding '" + printable(sv(first->value())) + "' is not supported: send a Content-Length, or chunked alone");
-}
-
-// The body limit of a request: JSON hash searches are small; images may be large.
-std::size_t body_limit_for(const RequestHeader& header, const HandlerOptions& options) {
-    return match_target(sv(header.target())).id == RouteId::search_pdq ? options.pdq_body_limit : options.body_limit;
-}
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
@@ -247,56 +102,9 @@ Route Handler::route(const RequestHeader& header) const {
 }
 
 RequestTarget Handler::check(const RequestHeader& header) const {
-    check_transfer_encoding(header);
-    RequestTarget target = decode_target(sv(header.target()));
-    const Matched m = match_target(sv(header.target()));
-    // An image key has a rule (and an error code) of its own.
-    if (m.id != RouteId::image && m.id != RouteId::thumbnail) check_path(target.path);
-    if (m.id == RouteId::unmatched) throw ApiError(http::status::not_found, "not_found", "no route " + printable(target.path));
-    const auto methods = allowed(m.id);
-    if (std::find(methods.begin(), methods.end(), header.method()) == methods.end())
-        throw ApiError(http::status::method_not_allowed, "method_not_allowed",
-                       std::string(sv(header.method_string())) + " is not allowed on " + pattern(m.id));
-    const bool write = is_write(header.method());
-    if (write || (options_.reads_require_token && uses_index(m.id) && m.id != RouteId::stats)) {
-        if (!options_.token)
-            throw ApiError(http::status::forbidden, "forbidden", "writes are disabled: the server was started without --token-file");
-        const std::string_view auth = sv(header[http::field::authorization]);
-        if (auth.empty()) throw ApiError(http::status::unauthorized, "unauthorized", "this route needs Authorization: Bearer <token>");
-        constexpr std::string_view scheme = "Bearer ";
-        const std::string_view given = iequals_prefix(auth, "bearer ") ? auth.substr(scheme.size()) : std::string_view{};
-        const std::string& want = *options_.token;
-        if (given.size() != want.size() || CRYPTO_memcmp(given.data(), want.data(), want.size()) != 0)
-            throw ApiError(http::status::forbidden, "forbidden", "the bearer token is not valid");
-    }
-    const bool upload = header.method() == http::verb::post || header.method() == http::verb::put;
-    if (upload) {
-        const std::size_t limit = body_limit_for(header, options_);
-        if (const std::string_view length = sv(header[http::field::content_length]); !length.empty()) {
-            std::size_t n = 0;
-            const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-            if (ec == std::errc::result_out_of_range || (ec == std::errc() && n > limit))
-                throw ApiError(http::status::payload_too_large, "payload_too_large",
-                               "the body is over the limit of " + std::to_string(limit) + " bytes");
-        }
-        if (m.id == RouteId::search_pdq) check_json_content_type(header);
-        else check_content_type(header);
-    }
-    if (m.id == RouteId::image || m.id == RouteId::thumbnail) check_key(m.key);
-    if (uses_index(m.id)) store();  // 503 until ready
+    RequestTarget target = check_request(header, options_);
+    if (uses_index(match_target(sv(header.target())).id)) store();  // 503 until ready
     return target;
-}
-
-Response Handler::refusal(const ApiError& e, const RequestHeader& header, bool keep_alive) const {
-    Response res = error_response(e, header.version(), keep_alive);
-    if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
-    if (e.status() == http::status::method_not_allowed) {
-        std::string allow;
-        for (const auto v : allowed(match_target(sv(header.target())).id))
-            allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
-        res.set(http::field::allow, allow);
-    }
-    return res;
 }
 
 std::optional<Response> Handler::precheck(const RequestHeader& header) const {
@@ -332,6 +140,8 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
         case RouteId::healthz: return json_response(http::status::ok, {{"status", "ok"}}, version, keep);
         case RouteId::readyz:
             if (!ready()) throw ApiError(http::status::service_unavailable, "not_ready", "the index is still loading");
+            if (const auto& shard = store().options().shard; !shard.all())
+                return json_response(http::status::ok, {{"status", "ready"}, {"shard", shard.text()}}, version, keep);
             return json_response(http::status::ok, {{"status", "ready"}}, version, keep);
         case RouteId::metrics: return metrics_text(request);
         case RouteId::openapi: return body_response(http::status::ok, "application/json", std::string(openapi_document()), version, keep);
@@ -352,15 +162,8 @@ Response Handler::dispatch(const Request& request, const RequestTarget& target) 
             res.set(http::field::cache_control, "private, max-age=60");
             return res;
         }
-        case RouteId::ui_root: {
-            only_params(target, {});
-            Response res(http::status::found, version);
-            res.set(http::field::location, "/ui/");
-            res.keep_alive(keep);
-            res.prepare_payload();
-            return res;
-        }
-        case RouteId::ui: return ui_asset(request, target, m.asset);
+        case RouteId::ui_root:
+        case RouteId::ui: return ui_response(request, target, m.id, m.asset);
         case RouteId::image:
             if (request.method() == http::verb::put) return put_image(request, target, m.key);
             only_params(target, {});
@@ -404,21 +207,6 @@ Response Handler::list_images(const Request& request, const RequestTarget& targe
     for (const auto& e : store().list(after, prefix, parse_labels(target), static_cast<std::size_t>(limit), &next)) images.push_back(store::to_json(e));
     return json_response(http::status::ok, {{"images", images}, {"next", next.empty() ? json(nullptr) : json(next)}}, request.version(),
                          request.keep_alive());
-}
-
-Response Handler::ui_asset(const Request& request, const RequestTarget& target, const std::string& name) const {
-    only_params(target, {});
-    const auto asset = ui_file(name.empty() ? "index.html" : name);
-    if (!asset) throw ApiError(http::status::not_found, "not_found", "no file " + printable(name) + " in the reviewer page");
-    Response res = body_response(http::status::ok, asset->content_type, std::string(asset->body), request.version(), request.keep_alive());
-    // The page runs only its own files, talks only to this server, and is never framed.
-    res.set("Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
-    res.set("X-Content-Type-Options", "nosniff");
-    res.set("Referrer-Policy", "no-referrer");
-    res.set(http::field::cache_control, "no-cache");
-    return res;
 }
 
 Response Handler::search_pdq(const Request& request, const RequestTarget& target) const {

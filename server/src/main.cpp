@@ -1,4 +1,4 @@
-// neardup-server: the HTTP API over one index directory.
+// neardup-server: the HTTP API over one index directory, or a router over the servers of every shard.
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -9,6 +9,7 @@
 
 #include "neardup/exit_status.hpp"
 #include "neardup/server/handler.hpp"
+#include "neardup/server/router.hpp"
 #include "neardup/server/server.hpp"
 #include "neardup/store/store.hpp"
 
@@ -36,6 +37,34 @@ bool parse_listen(const std::string& text, std::string& host, unsigned short& po
     return true;
 }
 
+// Serves as a router until SIGINT or SIGTERM.
+int run_router(const std::string& route_file, const neardup::server::HandlerOptions& handler_options,
+               const neardup::server::ServerOptions& server_options, neardup::server::Metrics& metrics, const std::string& listen) {
+    neardup::server::RouteTable table;
+    try {
+        table = neardup::server::load_route_table(route_file);
+    } catch (const neardup::server::RouteTableError& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
+    }
+    std::size_t replicas = 0;
+    for (const auto& s : table.shards) replicas += s.size();
+    neardup::server::Router router(table, handler_options, metrics, server_options.io_threads);
+    std::unique_ptr<neardup::server::Server> server;
+    try {
+        server = std::make_unique<neardup::server::Server>(router, metrics, server_options);
+    } catch (const std::exception& e) {
+        spdlog::error("cannot listen on {}: {}", listen, e.what());
+        return kExitFailure;
+    }
+    server->stop_on_signals();
+    spdlog::info("routing on http://{}:{} to {} shards, {} replicas (deadline {} ms, {} ms per try)", server_options.address, server->port(),
+                 table.shards.size(), replicas, table.deadline.count(), table.try_timeout.count());
+    server->run();
+    spdlog::info("stopped");
+    return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,7 +78,12 @@ int main(int argc, char** argv) {
     app.set_config("--config", "", "Read options from this file: one `name = value` per line, names as the options' without dashes "
                                    "(the package's /etc/neardup/neardup.conf); the command line wins");
     app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt name is an error, not silently ignored
-    app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)")->required();
+    auto* db_option = app.add_option("--db", db, "Index directory (as built by `neardup index`; created if missing)");
+    std::string route_file;
+    app.add_option("--route", route_file,
+                   "Serve as a router over shards instead of an index: fan searches out to one live replica of every shard "
+                   "and merge them, send each key to its shard (FILE: JSON listing every shard's replica URLs; see the README)")
+        ->excludes(db_option);
     std::string catalog;
     app.add_option("--catalog", catalog,
                    "A PostgreSQL catalog shared with other servers and index runs (postgresql://USER@HOST/DATABASE; default: "
@@ -89,6 +123,14 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? kExitOk : kExitUsage;
     }
     spdlog::set_level(spdlog::level::from_str(log_level));
+    if (db.empty() == route_file.empty()) {
+        spdlog::error("give --db DIR (serve an index) or --route FILE (route to shards)");
+        return kExitUsage;
+    }
+    if (!route_file.empty() && (!catalog.empty() || !shard.empty())) {
+        spdlog::error("--route serves no index of its own: --catalog and --shard are for its replicas");
+        return kExitUsage;
+    }
     std::optional<neardup::store::Shard> shard_of_server;
     if (!shard.empty() && !(shard_of_server = neardup::store::parse_shard(shard))) {
         spdlog::error("--shard {}: expected k/N with 0 <= k < N <= 4096", shard);
@@ -118,6 +160,7 @@ int main(int argc, char** argv) {
     server_options.body_timeout = std::chrono::milliseconds(static_cast<long>(body_timeout_s * 1000));
 
     neardup::server::Metrics metrics;
+    if (!route_file.empty()) return run_router(route_file, handler_options, server_options, metrics, listen);
     neardup::server::Handler handler(handler_options, metrics);
     std::unique_ptr<neardup::server::Server> server;
     try {

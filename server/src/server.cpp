@@ -62,7 +62,7 @@ void log_unexpected(std::string_view where, std::exception_ptr e) {
 class Session;
 
 struct Server::Impl {
-    Handler& handler;
+    Service& handler;
     Metrics& metrics;
     ServerOptions options;
     std::size_t body_budget;  // options.max_body_bytes_in_flight, at least one body
@@ -87,10 +87,13 @@ struct Server::Impl {
     tbb::task_arena workers;
     unsigned short port = 0;
 
-    Impl(Handler& h, Metrics& m, ServerOptions o);
+    Impl(Service& h, Metrics& m, ServerOptions o);
     void accept();
     void admit(tcp::socket socket);
     void submit(std::shared_ptr<Session> session, Request request);
+    // For an async route: the service answers when it is done, holding no worker meanwhile. Counted in the
+    // queue depth (and refused past the queue limit) like work on the pool.
+    void submit_async(std::shared_ptr<Session> session, Request request);
     Response handle(const Request& request) const;
     void begin_stop();
 
@@ -302,6 +305,7 @@ private:
             refusal_->keep_alive(request.keep_alive());
             return respond(std::move(*refusal_));
         }
+        if (route_.async) return server_.submit_async(shared_from_this(), std::move(request));
         if (route_.on_worker) return server_.submit(shared_from_this(), std::move(request));
         respond(server_.handle(request));
     }
@@ -376,7 +380,7 @@ private:
     std::string method_, target_;
 };
 
-Server::Impl::Impl(Handler& h, Metrics& m, ServerOptions o)
+Server::Impl::Impl(Service& h, Metrics& m, ServerOptions o)
     : handler(h),
       metrics(m),
       options(std::move(o)),
@@ -557,6 +561,32 @@ void Server::Impl::submit(std::shared_ptr<Session> session, Request request) {
     workers.enqueue(std::move(task));
 }
 
+void Server::Impl::submit_async(std::shared_ptr<Session> session, Request request) {
+    if (metrics.queue_depth.fetch_add(1) >= static_cast<std::int64_t>(options.queue_limit)) {
+        metrics.queue_depth.fetch_sub(1);
+        return session->respond(error_response(ApiError(http::status::service_unavailable, "overloaded",
+                                                        "the server is at capacity; retry shortly"),
+                                               request.version(), request.keep_alive()));
+    }
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    const std::string what = std::string(sv(request.method_string())) + " " + printable(sv(request.target()), 200);
+    // Answered once: by the service, or here when it throws before taking the request.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    // The work guard keeps the I/O threads running until the answer is posted back.
+    auto answer = [this, session, answered, guard = net::make_work_guard(ioc)](Response res) {
+        if (answered->exchange(true)) return;
+        metrics.queue_depth.fetch_sub(1);
+        net::post(session->executor(), [session, res = std::make_shared<Response>(std::move(res))] { session->respond(std::move(*res)); });
+    };
+    try {
+        handler.handle_async(std::move(request), answer);
+    } catch (...) {
+        log_unexpected(what, std::current_exception());
+        answer(internal_error(version, keep_alive));
+    }
+}
+
 void Server::Impl::begin_stop() {
     if (stopping.exchange(true)) return;
     spdlog::info("stopping: no new connections; finishing requests in flight");
@@ -573,7 +603,7 @@ void Server::Impl::begin_stop() {
     for (auto& s : open) net::post(s->executor(), [s] { s->close_if_idle(); });
 }
 
-Server::Server(Handler& handler, Metrics& metrics, ServerOptions options)
+Server::Server(Service& handler, Metrics& metrics, ServerOptions options)
     : impl_(std::make_unique<Impl>(handler, metrics, std::move(options))) {}
 
 Server::~Server() = default;

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "neardup/server/handler.hpp"
 #include "neardup/server/server.hpp"
 #include "support/image_bytes.hpp"
 #include "support/sample_photos.hpp"

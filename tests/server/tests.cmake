@@ -4,6 +4,7 @@ add_executable(test_server
   ${CMAKE_CURRENT_LIST_DIR}/test_metrics.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_handler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_server.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_router.cpp
 )
 target_link_libraries(test_server PRIVATE neardup_test_main neardup_test_support neardup::server neardup_warnings opencv_imgcodecs)
 target_compile_definitions(test_server PRIVATE NEARDUP_SERVER_BINARY="$<TARGET_FILE:neardup-server>")

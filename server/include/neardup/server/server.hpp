@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "neardup/server/handler.hpp"
+#include "neardup/server/service.hpp"
 #include "neardup/server/metrics.hpp"
 
 namespace neardup::server {
@@ -63,8 +63,8 @@ class Session;
 
 class Server {
 public:
-    // The body limit is the handler's (HandlerOptions::body_limit). Binds and listens; throws std::system_error when the address cannot be used.
-    Server(Handler& handler, Metrics& metrics, ServerOptions options);
+    // The body limit is the service's. Binds and listens; throws std::system_error when the address cannot be used.
+    Server(Service& service, Metrics& metrics, ServerOptions options);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

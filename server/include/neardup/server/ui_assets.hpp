@@ -2,7 +2,12 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "neardup/server/api_rules.hpp"
+#include "neardup/server/http.hpp"
+#include "neardup/server/request_target.hpp"
 
 namespace neardup::server {
 
@@ -13,5 +18,10 @@ struct UiAsset {
 
 // index.html, app.js or app.css; nothing for any other name.
 std::optional<UiAsset> ui_file(std::string_view name);
+
+// The answer to GET / (a redirect to /ui/) or GET /ui/<asset> (the file, under a Content-Security-Policy that
+// lets the page run only its own files and talk only to its server); ApiError 404 for an unknown file, 400 for
+// a query parameter.
+Response ui_response(const Request& request, const RequestTarget& target, RouteId route, const std::string& asset);
 
 }  // namespace neardup::server
