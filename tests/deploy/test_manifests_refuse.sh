@@ -23,5 +23,15 @@ expect "$1" "$2" "$3" shard-0.yaml 's|key: catalog-url|key: catalog-uri|' "no ke
 expect "$1" "$2" "$3" shard-1.yaml 's|targetPort: http|targetPort: web|' "targetPort 'web' is no named port"
 expect "$1" "$2" "$3" kustomization.yaml '/backfill-job.yaml/d' "are not the files"
 expect "$1" "$2" "$3" shard-0.yaml 's|path: /readyz|path: /ready|' "readinessProbe path '/ready'"
+expect "$1" "$2" "$3" router-config.yaml 's|\["http://neardup-shard-0:80"\], \["http://neardup-shard-1:80"\]|["http://neardup-shard-1:80"], ["http://neardup-shard-0:80"]|' \
+       "route.json shard 0: http://neardup-shard-1:80 is Service neardup-shard-1, which serves shards"
+expect "$1" "$2" "$3" router-config.yaml 's|, \["http://neardup-shard-1:80"\]||' "route.json lists 1 shards, the manifests have 2"
+expect "$1" "$2" "$3" router-config.yaml 's|neardup-shard-1:80|neardup-shard-1:8080|' "port 8080 is no port of Service neardup-shard-1"
+expect "$1" "$2" "$3" router.yaml 's|"/etc/neardup/route.json",|"/etc/neardup/route.json", "--shard", "0/2",|' \
+       "the router must not pass --shard"
+expect "$1" "$2" "$3" router.yaml 's|mountPath: /etc/neardup,|mountPath: /etc/neardup-route,|' \
+       "--route /etc/neardup/route.json: no ConfigMap key is mounted"
+expect "$1" "$2" "$3" router.yaml 's|{key: token, path: token}|{key: catalog-url, path: token}|' "not the shards' token"
+expect "$1" "$2" "$3" router.yaml 's|path: /healthz|path: /readyz|' "the router needs livenessProbe /healthz"
 ((failures == 0)) && echo "test_manifests_refuse: every breakage refused"
 exit $((failures > 0))
