@@ -42,6 +42,7 @@ source bench/postgres-temp.sh
 declare -A pid_of
 cleanup() {
   for p in "${pid_of[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f $work/restarted.pid ]] && kill "$(cat "$work/restarted.pid")" 2>/dev/null || true  # started by the killer's subshell
   wait 2>/dev/null || true
   postgres_stop
   rm -rf "$work"
@@ -151,6 +152,7 @@ killer() {
   echo "$(date -u +%T) kill -9 $victim" >>"$out/events.txt"
   sleep 5
   start_replica "$victim"
+  echo "${pid_of[$victim]}" >"$work/restarted.pid"
   echo "$(date -u +%T) restarted $victim" >>"$out/events.txt"
   wait_ready "${port_of[$victim]}"
   echo "$(date -u +%T) $victim ready" >>"$out/events.txt"
