@@ -17,7 +17,7 @@ args="$*"
 seconds=45
 connections=2
 add_every=0.5
-copies=4
+copies=3
 while (($#)); do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
@@ -30,7 +30,10 @@ done
 server=build/dev/server/neardup-server
 [[ -x $server ]] || { echo "build first: bash scripts/build.sh" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: bash scripts/install-deps.sh" >&2; exit 1; }
-mapfile -t photos < <(ls /usr/share/doc/libjs-jquery-backstretch/examples/*.jpg /usr/share/doc/libjs-jquery-slides/examples/*/img/*.jpg 2>/dev/null)
+# Distinct photos only (the examples repeat some files): a search lists a photo's exact copies only up to the
+# searcher's PDQ neighbours (8), and the adds must stay findable among them.
+mapfile -t photos < <(md5sum /usr/share/doc/libjs-jquery-backstretch/examples/*.jpg /usr/share/doc/libjs-jquery-slides/examples/*/img/*.jpg 2>/dev/null |
+  sort -k1,1 -u | awk '{ print $2 }' | sort)
 ((${#photos[@]})) || { echo "no sample photos: bash scripts/install-deps.sh" >&2; exit 1; }
 out=bench-out/sim-scale
 rm -rf "$out"
@@ -141,7 +144,7 @@ adder() {
       body=$(curl -s --max-time 10 -H 'Content-Type: image/jpeg' --data-binary "@$photo" "http://127.0.0.1:18700/v1/search?top=100" || true)
       if [[ $body == *"\"key\":\"$key\""* ]]; then found=$(($(now_ms) - acked)); break; fi
     done
-    if [[ -n $found ]]; then echo "$found" >>"$out/found-ms.txt"; else notfound=$((notfound + 1)); fi
+    if [[ -n $found ]]; then echo "$found" >>"$out/found-ms.txt"; else notfound=$((notfound + 1)); echo "$key ($photo, added on $name)" >>"$out/not-found.txt"; fi
     sleep "$add_every"
   done
   echo "$refused $notfound" >"$out/adder.txt"

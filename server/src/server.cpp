@@ -94,6 +94,8 @@ struct Server::Impl {
     // For an async route: the service answers when it is done, holding no worker meanwhile. Counted in the
     // queue depth (and refused past the queue limit) like work on the pool.
     void submit_async(std::shared_ptr<Session> session, Request request);
+    // Counts a request into the queue; answers 503 and returns false when the queue is full.
+    bool enter_queue(Session& session, const Request& request);
     Response handle(const Request& request) const;
     void begin_stop();
 
@@ -533,13 +535,16 @@ Response Server::Impl::handle(const Request& request) const {
     }
 }
 
+bool Server::Impl::enter_queue(Session& session, const Request& request) {
+    if (metrics.queue_depth.fetch_add(1) < static_cast<std::int64_t>(options.queue_limit)) return true;
+    metrics.queue_depth.fetch_sub(1);
+    session.respond(error_response(ApiError(http::status::service_unavailable, "overloaded", "the server is at capacity; retry shortly"),
+                                   request.version(), request.keep_alive()));
+    return false;
+}
+
 void Server::Impl::submit(std::shared_ptr<Session> session, Request request) {
-    if (metrics.queue_depth.fetch_add(1) >= static_cast<std::int64_t>(options.queue_limit)) {
-        metrics.queue_depth.fetch_sub(1);
-        return session->respond(error_response(ApiError(http::status::service_unavailable, "overloaded",
-                                                        "the server is at capacity; retry shortly"),
-                                               request.version(), request.keep_alive()));
-    }
+    if (!enter_queue(*session, request)) return;
     // The work guard keeps the I/O threads running until the answer is posted back.
     // oneTBB runs the task as a const functor: what it hands on lives in a Job. The session moves on to the
     // posted answer: were it still held here when the guard goes, run() could return and the server be
@@ -562,22 +567,26 @@ void Server::Impl::submit(std::shared_ptr<Session> session, Request request) {
 }
 
 void Server::Impl::submit_async(std::shared_ptr<Session> session, Request request) {
-    if (metrics.queue_depth.fetch_add(1) >= static_cast<std::int64_t>(options.queue_limit)) {
-        metrics.queue_depth.fetch_sub(1);
-        return session->respond(error_response(ApiError(http::status::service_unavailable, "overloaded",
-                                                        "the server is at capacity; retry shortly"),
-                                               request.version(), request.keep_alive()));
-    }
+    if (!enter_queue(*session, request)) return;
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
     const std::string what = std::string(sv(request.method_string())) + " " + printable(sv(request.target()), 200);
-    // Answered once: by the service, or here when it throws before taking the request.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    // The work guard keeps the I/O threads running until the answer is posted back.
-    auto answer = [this, session, answered, guard = net::make_work_guard(ioc)](Response res) {
-        if (answered->exchange(true)) return;
+    // Answered once: by the service, or here when it throws before taking the request. The service may copy
+    // `answer` and drop the copies on its own threads: they share one Pending, which lets the session go
+    // before the work guard, so that run() cannot return (and the server go) while a session is being ended.
+    struct Pending {
+        Pending(net::io_context& ioc, std::shared_ptr<Session> s) : guard(net::make_work_guard(ioc)), session(std::move(s)) {}
+        net::executor_work_guard<net::io_context::executor_type> guard;
+        std::shared_ptr<Session> session;
+        std::atomic<bool> answered{false};
+    };
+    auto pending = std::make_shared<Pending>(ioc, std::move(session));
+    auto answer = [this, pending](Response res) {
+        if (pending->answered.exchange(true)) return;
         metrics.queue_depth.fetch_sub(1);
-        net::post(session->executor(), [session, res = std::make_shared<Response>(std::move(res))] { session->respond(std::move(*res)); });
+        net::post(pending->session->executor(), [session = pending->session, res = std::make_shared<Response>(std::move(res))] {
+            session->respond(std::move(*res));
+        });
     };
     try {
         handler.handle_async(std::move(request), answer);
