@@ -49,7 +49,7 @@ int run_router(const std::string& route_file, const neardup::server::HandlerOpti
     }
     std::size_t replicas = 0;
     for (const auto& s : table.shards) replicas += s.size();
-    neardup::server::Router router(table, handler_options, metrics, server_options.io_threads);
+    neardup::server::Router router(table, handler_options, metrics);
     std::unique_ptr<neardup::server::Server> server;
     try {
         server = std::make_unique<neardup::server::Server>(router, metrics, server_options);

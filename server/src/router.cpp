@@ -70,6 +70,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
         int shard = 0;
         std::shared_ptr<Upstream> upstream;
         std::atomic<bool> live{false};
+        std::atomic<bool> wrong_shard{false};  // its /readyz names another shard: never sent a request
         std::atomic<std::uint64_t> failures{0};
         mutable std::mutex mutex;
         std::string problem = "not asked yet";
@@ -106,7 +107,8 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
 
     int shard_count() const { return static_cast<int>(shards.size()); }
 
-    void set_health(Replica& r, bool live, const std::string& problem) {
+    void set_health(Replica& r, bool live, const std::string& problem, bool wrong_shard = false) {
+        r.wrong_shard = wrong_shard;
         const bool was = r.live.exchange(live);
         {
             std::lock_guard lock(r.mutex);
@@ -131,14 +133,14 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
     void check_health() {
         if (stopping) return;
         auto request = std::make_shared<Request>(http::verb::get, "/readyz", 11);
+        request->set(http::field::host, "neardup");
         request->keep_alive(true);
         const auto deadline = Clock::now() + std::min(table.try_timeout, std::max(table.health_interval, std::chrono::milliseconds(1000)));
         for (auto& owned : replicas) {
             Replica* r = owned.get();
-            auto asked = std::make_shared<Request>(*request);
-            asked->set(http::field::host, r->upstream->endpoint().host);
-            r->upstream->send(asked, deadline, [self = shared_from_this(), r](boost::system::error_code ec, Response res) {
-                if (ec) return self->set_health(*r, false, "/readyz: " + ec.message());
+            r->upstream->send(request, deadline, [self = shared_from_this(), r](Upstream::Outcome o) {
+                if (o.error) return self->set_health(*r, false, "/readyz: " + o.error.message());
+                const Response& res = o.response;
                 if (res.result() != http::status::ok)
                     return self->set_health(*r, false, "/readyz answered " + std::to_string(res.result_int()));
                 const auto body = json::parse(res.body(), nullptr, false);
@@ -147,7 +149,8 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
                 const std::string want = self->expected_shard(*r);
                 if (reported != want && !(want.empty() && reported == "0/1"))
                     return self->set_health(*r, false, "holds shard '" + (reported.empty() ? std::string("all") : reported) +
-                                                           "', not " + (want.empty() ? std::string("all keys") : want) + " as the route file says");
+                                                           "', not " + (want.empty() ? std::string("all keys") : want) + " as the route file says",
+                                            true);
                 self->set_health(*r, true, "");
             });
         }
@@ -158,7 +161,8 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // Replicas of a shard in the order to try them: the live ones round-robin, then the others (their health
-    // may be stale: a replica back up is found by the request before the next health check).
+    // may be stale: a replica back up is found by the request before the next health check). Never one that
+    // holds another shard: its answer would stand for this shard's.
     std::vector<Replica*> candidates(int k) {
         Shard& s = shards[static_cast<std::size_t>(k)];
         const std::size_t n = s.replicas.size();
@@ -166,6 +170,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
         std::vector<Replica*> live, out;
         for (std::size_t i = 0; i < n; ++i) {
             Replica* r = s.replicas[(start + i) % n];
+            if (r->wrong_shard) continue;
             (r->live ? live : out).push_back(r);
         }
         live.insert(live.end(), out.begin(), out.end());
@@ -181,25 +186,37 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
                  std::function<void(ShardAnswer)> done, std::string failures) {
         const auto now = Clock::now();
         if (i >= order.size() || now >= deadline) {
-            if (i < order.size()) failures += (failures.empty() ? "" : "; ") + std::string("deadline of ") + std::to_string(table.deadline.count()) + " ms reached";
+            if (order.empty()) failures = "no replica that holds this shard (see the router's log)";
+            else if (i < order.size()) failures += (failures.empty() ? "" : "; ") + std::string("deadline of ") + std::to_string(table.deadline.count()) + " ms reached";
             return done({std::nullopt, std::move(failures)});
         }
         if (i > 0) retries.fetch_add(1);
         Replica* r = order[i];
-        auto forwarded = std::make_shared<Request>(*request);
-        forwarded->set(http::field::host, r->upstream->endpoint().host);
         const auto try_deadline = std::min(deadline, now + table.try_timeout);
-        r->upstream->send(forwarded, try_deadline,
+        r->upstream->send(request, try_deadline,
                           [self = shared_from_this(), k, order = std::move(order), i, request, deadline, done = std::move(done),
-                           failures = std::move(failures), r](boost::system::error_code ec, Response res) mutable {
-                              if (!ec && res.result_int() < 500) return done({std::move(res), {}});
-                              const std::string why = ec ? (ec == boost::beast::error::timeout ? std::string("no answer in time") : ec.message())
-                                                         : "answered " + std::to_string(res.result_int());
+                           failures = std::move(failures), r](Upstream::Outcome o) mutable {
+                              const int status = o.error ? 0 : o.response.result_int();
+                              // An answer, whatever it says, unless the replica could not serve it just now: a 500 or an
+                              // answer too large would be the same on the next replica.
+                              if (!o.error && status != 502 && status != 503 && status != 504) return done({std::move(o.response), {}});
+                              const bool too_large = o.error == http::error::body_limit;
+                              const std::string why = o.error ? (o.error == boost::beast::error::timeout ? std::string("no answer in time")
+                                                                 : too_large ? "its answer is over " + std::to_string(Upstream::kMaxResponseBytes >> 20) + " MiB"
+                                                                             : o.error.message())
+                                                              : "answered " + std::to_string(status);
                               failures += (failures.empty() ? "" : "; ") + r->upstream->endpoint().url() + ": " + why;
                               self->upstream_failures.fetch_add(1);
                               r->failures.fetch_add(1);
-                              // 503 is a replica loading or at capacity: alive, and its health check says which.
-                              if (ec || res.result() != http::status::service_unavailable) self->set_health(*r, false, why);
+                              // Out until its health check says otherwise: a replica that could not be reached or did not
+                              // answer in time. A 502-504 is a replica loading or at capacity, and its health check says which.
+                              if (o.error && !too_large) self->set_health(*r, false, why);
+                              // A write that may have reached the replica is not sent to another: it may have been applied.
+                              const bool write = is_write(request->method());
+                              if (too_large || (write && o.maybe_sent && o.error)) {
+                                  if (write && !too_large) failures += " (a write that may have been applied is not retried: GET the key to see)";
+                                  return done({std::nullopt, std::move(failures)});
+                              }
                               self->attempt(k, std::move(order), i + 1, std::move(request), deadline, std::move(done), std::move(failures));
                           });
     }
@@ -230,6 +247,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
     // The request as sent on to a replica: method, target, body, and the fields the replica judges it by.
     static std::shared_ptr<Request> forwardable(const Request& in) {
         auto out = std::make_shared<Request>(in.method(), in.target(), 11);
+        out->set(http::field::host, "neardup");  // one copy for every replica: they do not read Host
         for (const auto f : {http::field::content_type, http::field::authorization})
             if (const auto v = in[f]; !v.empty()) out->set(f, v);
         out->body() = in.body();
@@ -325,29 +343,33 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
         return json_response(http::status::ok, body, request.version(), request.keep_alive());
     }
 
-    // Each shard lists its first `limit` keys after the cursor; the first `limit` of them all, in byte order, are
-    // the listing's, and the last of those is the next cursor when any shard had more.
+    // Each shard lists its next keys after the cursor and, when it has more, its own cursor (which a shard may
+    // give on an empty page, after scanning far for a rare label). Every key up to the smallest shard cursor C
+    // has been seen: the page is the first `limit` of those, in byte order, and the next cursor is the last of
+    // them when the page was cut, else C (none when no shard has more).
     Response merge_list(const Request& request, const RequestTarget& target, const std::vector<ShardAnswer>& answers) {
         const auto missing_shards = missing(answers, "listing");
         if (const Response* refused = first_refusal(answers, http::status::ok)) return pass_on(*refused, request.version(), request.keep_alive());
         json images = json::array();
-        bool more = false;
+        std::optional<std::string> seen_upto;  // C
         for (const auto& a : answers) {
             if (!a.response) continue;
             json b = body_of(*a.response);
-            more = more || !b["next"].is_null();
+            if (b["next"].is_string() && (!seen_upto || b["next"].get<std::string>() < *seen_upto)) seen_upto = b["next"].get<std::string>();
             for (auto& e : b["images"]) images.push_back(std::move(e));
         }
         // Every shard lists the shared catalog's keys: one entry per key.
         const auto key_of = [](const json& e) { return e.value("key", std::string()); };
         std::stable_sort(images.begin(), images.end(), [&](const json& a, const json& b) { return key_of(a) < key_of(b); });
         images.erase(std::unique(images.begin(), images.end(), [&](const json& a, const json& b) { return key_of(a) == key_of(b); }), images.end());
+        if (seen_upto)
+            images.erase(std::remove_if(images.begin(), images.end(), [&](const json& e) { return key_of(e) > *seen_upto; }), images.end());
         const std::size_t limit = static_cast<std::size_t>(std::max(1, int_param(target, "limit", 50)));
+        json next = seen_upto ? json(*seen_upto) : json(nullptr);
         if (images.size() > limit) {
             images.erase(images.begin() + static_cast<std::ptrdiff_t>(limit), images.end());
-            more = true;
+            next = images.back()["key"];
         }
-        json next = more && !images.empty() ? json(images.back()["key"]) : json(nullptr);
         json body = {{"images", std::move(images)}, {"next", std::move(next)}};
         add_partial(body, missing_shards);
         return json_response(http::status::ok, body, request.version(), request.keep_alive());
@@ -376,20 +398,20 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
     }
 };
 
-Router::Router(RouteTable table, HandlerOptions options, Metrics& metrics, int io_threads)
+Router::Router(RouteTable table, HandlerOptions options, Metrics& metrics)
     : impl_(std::make_shared<Impl>(std::move(table), std::move(options), metrics)) {
     if (impl_->options.token && impl_->options.token->empty()) throw std::invalid_argument("HandlerOptions::token is empty");
-    for (int i = 0; i < std::max(1, io_threads); ++i)
-        impl_->threads.emplace_back([impl = impl_.get()] {
-            for (;;) {
-                try {
-                    impl->io.run();
-                    return;
-                } catch (const std::exception& e) {
-                    spdlog::error("router I/O thread: {}", e.what());
-                }
+    // One thread: the replicas' streams and the health timer need no strand, and merging answers is light.
+    impl_->threads.emplace_back([impl = impl_.get()] {
+        for (;;) {
+            try {
+                impl->io.run();
+                return;
+            } catch (const std::exception& e) {
+                spdlog::error("router I/O thread: {}", e.what());
             }
-        });
+        }
+    });
     net::post(impl_->io, [impl = impl_] { impl->check_health(); });
 }
 
@@ -540,17 +562,20 @@ void Router::handle_async(Request request, std::function<void(Response)> done) c
         case RouteId::image:
         case RouteId::thumbnail: {
             const int k = static_cast<int>(store::key_hash32(m.key) % static_cast<std::uint32_t>(impl.shard_count()));
-            return impl.ask(k, Impl::forwardable(req), start + impl.table.deadline,
-                            [impl = impl_, shared_request, done, version, keep, k](ShardAnswer a) {
-                                if (a.response) return done(pass_on(*a.response, version, keep));
-                                Response res = error_response(
-                                    ApiError(http::status::service_unavailable, "unavailable",
-                                             "no replica of shard " + std::to_string(k) + "/" + std::to_string(impl->shard_count()) +
-                                                 ", which owns this key, answered: " + a.failure),
-                                    version, keep);
-                                res.set(http::field::retry_after, "1");
-                                done(std::move(res));
-                            });
+            return impl.ask(k, Impl::forwardable(req), start + impl.table.deadline, [impl = impl_, done, version, keep, k](ShardAnswer a) {
+                try {
+                    if (a.response) return done(pass_on(*a.response, version, keep));
+                    Response res = error_response(ApiError(http::status::service_unavailable, "unavailable",
+                                                           "no replica of shard " + std::to_string(k) + "/" + std::to_string(impl->shard_count()) +
+                                                               ", which owns this key, answered: " + a.failure),
+                                                  version, keep);
+                    res.set(http::field::retry_after, "1");
+                    done(std::move(res));
+                } catch (const std::exception& e) {
+                    spdlog::error("answering a key's request: {}", e.what());
+                    done(error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())), version, keep));
+                }
+            });
         }
         case RouteId::unmatched: break;
     }

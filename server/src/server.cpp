@@ -571,23 +571,31 @@ void Server::Impl::submit_async(std::shared_ptr<Session> session, Request reques
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
     const std::string what = std::string(sv(request.method_string())) + " " + printable(sv(request.target()), 200);
-    // Answered once: by the service, or here when it throws before taking the request. The service may copy
-    // `answer` and drop the copies on its own threads: they share one Pending, which lets the session go
-    // before the work guard, so that run() cannot return (and the server go) while a session is being ended.
+    // Answered once: by the service; here when it throws before taking the request; or, should the service drop
+    // every copy of `answer` unanswered, with a 500 (the request and the queue's count are never left hanging).
+    // The service may copy `answer` and drop the copies on its own threads: they share one Pending, which lets
+    // the session go before the work guard, so that run() cannot return (and the server go) while a session is
+    // being ended.
     struct Pending {
-        Pending(net::io_context& ioc, std::shared_ptr<Session> s) : guard(net::make_work_guard(ioc)), session(std::move(s)) {}
+        Pending(Impl& s, std::shared_ptr<Session> sn, unsigned v, bool k)
+            : guard(net::make_work_guard(s.ioc)), server(s), session(std::move(sn)), version(v), keep_alive(k) {}
+        ~Pending() {
+            if (!answered) give(internal_error(version, keep_alive));
+        }
+        void give(Response res) {
+            if (answered.exchange(true)) return;
+            server.metrics.queue_depth.fetch_sub(1);
+            net::post(session->executor(), [session = session, res = std::make_shared<Response>(std::move(res))] { session->respond(std::move(*res)); });
+        }
         net::executor_work_guard<net::io_context::executor_type> guard;
+        Impl& server;
         std::shared_ptr<Session> session;
+        unsigned version;
+        bool keep_alive;
         std::atomic<bool> answered{false};
     };
-    auto pending = std::make_shared<Pending>(ioc, std::move(session));
-    auto answer = [this, pending](Response res) {
-        if (pending->answered.exchange(true)) return;
-        metrics.queue_depth.fetch_sub(1);
-        net::post(pending->session->executor(), [session = pending->session, res = std::make_shared<Response>(std::move(res))] {
-            session->respond(std::move(*res));
-        });
-    };
+    auto pending = std::make_shared<Pending>(*this, std::move(session), version, keep_alive);
+    auto answer = [pending](Response res) { pending->give(std::move(res)); };
     try {
         handler.handle_async(std::move(request), answer);
     } catch (...) {

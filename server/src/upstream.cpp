@@ -32,6 +32,7 @@ struct Upstream::Exchange : std::enable_shared_from_this<Exchange> {
     beast::flat_buffer buffer;
     std::optional<http::response_parser<http::string_body>> parser;
     bool reused = false;
+    bool connected = false;  // a connection was made: the request may have reached the replica
 
     Exchange(std::shared_ptr<Upstream> u, std::shared_ptr<const Request> r, Clock::time_point d, Done f)
         : upstream(std::move(u)), request(std::move(r)), deadline(d), done(std::move(f)), resolver(upstream->executor_) {}
@@ -39,22 +40,35 @@ struct Upstream::Exchange : std::enable_shared_from_this<Exchange> {
     void start() {
         stream = upstream->take_idle();
         reused = stream != nullptr;
+        connected = reused;
         if (reused) write();
         else connect();
     }
 
     void connect() {
         reused = false;
+        connected = false;  // a stale pooled connection was closed by the replica before it read anything
         stream = std::make_unique<beast::tcp_stream>(upstream->executor_);
+        if (auto cached = upstream->cached_addresses()) return connect_to(*cached);
         const Endpoint& e = upstream->endpoint_;
         resolver.async_resolve(e.host, e.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type found) {
             if (ec) return self->finish(ec);
-            self->stream->expires_at(self->deadline);
-            self->stream->async_connect(found, [self](beast::error_code ec2, const tcp::endpoint&) {
-                if (ec2) return self->finish(ec2);
-                self->stream->socket().set_option(tcp::no_delay(true), ec2);
-                self->write();
-            });
+            if (Clock::now() >= self->deadline) return self->finish(beast::error::timeout);
+            self->upstream->remember_addresses(found);
+            self->connect_to(found);
+        });
+    }
+
+    void connect_to(const tcp::resolver::results_type& addresses) {
+        stream->expires_at(deadline);
+        stream->async_connect(addresses, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+            if (ec) {
+                self->upstream->forget_addresses();
+                return self->finish(ec);
+            }
+            self->stream->socket().set_option(tcp::no_delay(true), ec);
+            self->connected = true;
+            self->write();
         });
     }
 
@@ -97,7 +111,7 @@ struct Upstream::Exchange : std::enable_shared_from_this<Exchange> {
         }
         stream.reset();
         auto callback = std::move(done);
-        callback(ec, std::move(res));
+        callback({ec, std::move(res), connected});
     }
 };
 
@@ -128,6 +142,22 @@ void Upstream::drop_idle() {
     std::vector<std::unique_ptr<beast::tcp_stream>> dropped;
     std::lock_guard lock(mutex_);
     dropped.swap(idle_);
+    resolved_.reset();
+}
+
+std::optional<tcp::resolver::results_type> Upstream::cached_addresses() {
+    std::lock_guard lock(mutex_);
+    return resolved_;
+}
+
+void Upstream::remember_addresses(const tcp::resolver::results_type& addresses) {
+    std::lock_guard lock(mutex_);
+    resolved_ = addresses;
+}
+
+void Upstream::forget_addresses() {
+    std::lock_guard lock(mutex_);
+    resolved_.reset();
 }
 
 }  // namespace neardup::server

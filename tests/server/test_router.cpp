@@ -350,6 +350,33 @@ TEST_CASE("a router gives up on a replica that does not answer in time, and answ
     CHECK(took < std::chrono::milliseconds(2000));
 }
 
+TEST_CASE("a router does not send a write that may have been applied to another replica", "[server][router]") {
+    // Two replicas that accept connections and never answer: a PUT reaches the first, which may apply it.
+    net::io_context ioc;
+    tcp::acceptor silent_a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    tcp::acceptor silent_b(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    RouteTable table;
+    table.shards = {{parse_endpoint("http://127.0.0.1:" + std::to_string(silent_a.local_endpoint().port())),
+                     parse_endpoint("http://127.0.0.1:" + std::to_string(silent_b.local_endpoint().port()))}};
+    table.deadline = std::chrono::milliseconds(900);
+    table.try_timeout = std::chrono::milliseconds(300);
+    Routing routing(table);
+    const Response put = send(routing.port(), http::verb::put, "/v1/images/a", "bytes", true);
+    CHECK(put.result() == http::status::service_unavailable);
+    const std::string message = json::parse(put.body())["error"]["message"];
+    CHECK(message.find("(a write that may have been applied is not retried: GET the key to see)") != std::string::npos);
+    std::size_t tried = 0;
+    for (auto at = message.find("http://"); at != std::string::npos; at = message.find("http://", at + 1)) ++tried;
+    CHECK(tried == 1);
+    // A search is safe to repeat: both are tried.
+    const Response search = send(routing.port(), http::verb::post, "/v1/search", "bytes");
+    const std::string searched = json::parse(search.body())["error"]["message"];
+    tried = 0;
+    for (auto at = searched.find("http://"); at != std::string::npos; at = searched.find("http://", at + 1)) ++tried;
+    CHECK(tried == 2);
+    CHECK(routing.router->counts().retries >= 1);
+}
+
 TEST_CASE("a router does not use a replica that holds another shard than the route file says", "[server][router][catalog]") {
     const std::string catalog = test::PostgresServer::shared().fresh_database();
     Replica shard0(catalog, store::Shard{0, 2}), shard1(catalog, store::Shard{1, 2});
@@ -361,6 +388,12 @@ TEST_CASE("a router does not use a replica that holds another shard than the rou
     const auto rs = routing.router->replicas();
     CHECK(rs[0].problem == "holds shard '1/2', not 0/2 as the route file says");
     CHECK_FALSE(routing.router->wait_ready(std::chrono::milliseconds(300)));
+    // Never asked: its answer would stand for the other shard's.
+    const Response res = send(routing.port(), http::verb::get, "/v1/stats");
+    CHECK(res.result() == http::status::service_unavailable);
+    CHECK(json::parse(res.body())["error"]["message"].get<std::string>().find("no replica that holds this shard") != std::string::npos);
+    CHECK(shard0.metrics.requests("/v1/stats", "GET", 200) == 0);
+    CHECK(shard1.metrics.requests("/v1/stats", "GET", 200) == 0);
 }
 
 TEST_CASE("a route file is refused with the reason, field by field", "[server][router][bad_input]") {

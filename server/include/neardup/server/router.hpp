@@ -41,10 +41,10 @@ struct RouterCounts {
     std::uint64_t partial_answers = 0;  // answers that named missing shards
 };
 
-// Thread-safe. Runs its own I/O threads to talk to the replicas and ask their health.
+// Thread-safe. Runs its own I/O thread to talk to the replicas and ask their health.
 class Router : public Service {
 public:
-    Router(RouteTable table, HandlerOptions options, Metrics& metrics, int io_threads = 1);
+    Router(RouteTable table, HandlerOptions options, Metrics& metrics);
     ~Router() override;
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
