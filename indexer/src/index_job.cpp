@@ -78,11 +78,28 @@ IndexSummary run_index_job(store::Store& store, const std::vector<IndexInput>& i
     std::size_t since_snapshot = 0;
     std::size_t next = 0;
 
+    std::vector<ItemPtr> batch_items;  // the item of each add in `batch`
     auto flush = [&] {
         if (!batch.empty()) {
             since_snapshot += batch.size();
-            store.commit(std::move(batch));
+            // Another writer of a shared catalog may have added some of these keys since they were planned.
+            const auto statuses = store.commit_resolving(std::move(batch));
+            for (std::size_t i = 0; i < statuses.size(); ++i) {
+                Item& item = *batch_items[i];
+                if (statuses[i] != store::AddStatus::unchanged && statuses[i] != store::AddStatus::conflict) continue;
+                --(item.outcome == IndexOutcome::replaced ? summary.replaced : summary.added);
+                if (statuses[i] == store::AddStatus::unchanged) {
+                    item.outcome = IndexOutcome::unchanged;
+                    ++summary.unchanged;
+                } else {
+                    item.outcome = IndexOutcome::failed;
+                    item.error = make_error(ErrorCode::conflict, "key '" + item.input->key +
+                                                                     "' was added meanwhile, by another writer, with a different image (use --replace)");
+                    ++summary.failed;
+                }
+            }
             batch.clear();
+            batch_items.clear();
         }
         for (const auto& item : pending_events) on_event({item->input, item->outcome, item->error});
         pending_events.clear();
@@ -153,7 +170,10 @@ IndexSummary run_index_job(store::Store& store, const std::vector<IndexInput>& i
                     case IndexOutcome::unchanged: ++summary.unchanged; break;
                     case IndexOutcome::failed: ++summary.failed; break;
                 }
-                if (item->prepared) batch.push_back(std::move(*item->prepared));
+                if (item->prepared) {
+                    batch.push_back(std::move(*item->prepared));
+                    batch_items.push_back(item);
+                }
                 item->prepared.reset();
                 pending_events.push_back(item);
                 if (batch.size() >= options.batch_size || pending_events.size() >= 4 * options.batch_size) flush();

@@ -600,6 +600,36 @@ std::vector<std::int64_t> Store::commit(std::vector<PreparedAdd> adds) {
     return ids;
 }
 
+std::vector<AddStatus> Store::commit_resolving(std::vector<PreparedAdd> adds) {
+    std::vector<AddStatus> statuses;
+    statuses.reserve(adds.size());
+    for (const auto& a : adds) statuses.push_back(a.entry.replace ? AddStatus::replaced : AddStatus::added);
+    std::vector<PreparedAdd> kept;  // a copy for the one-by-one pass: commit() takes the batch
+    kept.reserve(adds.size());
+    for (const auto& a : adds) kept.push_back(a);
+    try {
+        commit(std::move(adds));
+        return statuses;
+    } catch (const KeyConflict&) {
+        // Nothing of the batch was written; find which keys another writer took, one at a time.
+    }
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        const std::string key = kept[i].entry.key;
+        const Sha256 sha = kept[i].entry.sha256;
+        const bool replace = kept[i].entry.replace;
+        std::vector<PreparedAdd> one;
+        one.push_back(std::move(kept[i]));
+        try {
+            commit(std::move(one));
+        } catch (const KeyConflict&) {
+            const AddStatus now = plan(key, sha, replace);
+            if (now != AddStatus::unchanged && now != AddStatus::conflict) throw;  // the row that conflicted is gone again
+            statuses[i] = now;
+        }
+    }
+    return statuses;
+}
+
 Result<AddStatus> Store::add(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels, bool replace) {
     if (const auto why = invalid_key_reason(key)) return make_error(ErrorCode::invalid_key, *why);
     if (bytes.empty()) return make_error(ErrorCode::empty_input, "empty input: 0 bytes");

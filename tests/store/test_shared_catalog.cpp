@@ -101,14 +101,28 @@ TEST_CASE("stores in two directories share one PostgreSQL catalog: one opening a
             REQUIRE(c.add("pot", sample("coffee.jpg")).value() == AddStatus::added);
         }
         std::vector<PreparedAdd> batch;
-        batch.push_back(std::move(late));
+        batch.push_back(late);
         CHECK_THROWS_AS(b.commit(std::move(batch)), KeyConflict);
         CHECK(b.add("pot", sample("coffee.jpg")).value() == AddStatus::unchanged);
         CHECK(b.add("pot", pot).value() == AddStatus::conflict);
+        // commit_resolving sorts such a batch out row by row: the others are written, the taken key is judged
+        // against what took it.
+        const auto sample1 = sample("sample1_960.jpg");
+        std::vector<PreparedAdd> mixed;
+        mixed.push_back(b.prepare("fresh", sample1, sha256_of(sample1), {}, false).value());
+        mixed.push_back(late);  // "pot": taken by c with other bytes
+        mixed.push_back(b.prepare("pot", sample("coffee.jpg"), sha256_of(sample("coffee.jpg")), {}, false).value());  // same bytes as c's
+        CHECK(b.commit_resolving(std::move(mixed)) ==
+              std::vector<AddStatus>{AddStatus::added, AddStatus::conflict, AddStatus::unchanged});
+        CHECK(top_is(b, sample1, "fresh"));
+        CHECK(b.get("pot")->sha256 == sha256_of(sample("coffee.jpg")));
     }
     const Store a(dir / "a", on(url, OpenMode::write));
     CHECK(a.stats().loaded_from_snapshot);
-    CHECK(a.stats().caught_up == 2);  // b's and c's rows, after a's snapshot
+    // The id range after a's snapshot: b's coffee, c's pot, b's "fresh", and the ids the refused commits drew
+    // (a PostgreSQL sequence does not roll back): 1 of the single add, 2 of the mixed batch's first two rows.
+    CHECK(a.stats().caught_up == 6);
+    CHECK(top_is(a, sample("sample1_960.jpg"), "fresh"));
     CHECK(top_is(a, sample("coffee.jpg"), "coffee"));
     CHECK(top_is(a, sample("dome.jpg"), "dome"));
 }

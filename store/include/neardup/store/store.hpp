@@ -171,8 +171,13 @@ public:
     Result<PreparedAdd> prepare_hash(const std::string& key, const PdqHash& pdq, const Labels& labels, bool replace,
                                      std::string source = {}) const;
     static Sha256 hash_identity(const PdqHash& pdq);
-    // Makes prepared references durable (one transaction) and searchable; returns their ids.
+    // Makes prepared references durable (one transaction) and searchable; returns their ids. KeyConflict (and
+    // nothing written) when another writer of a shared catalog added one of the keys since plan().
     std::vector<std::int64_t> commit(std::vector<PreparedAdd> adds);
+    // commit(), and when it meets a KeyConflict, the adds one at a time, each that meets one planned again
+    // against what the other writer added: unchanged (the same bytes) or conflict (other bytes, not written).
+    // Returns each add's status, in order: added or replaced as prepared, or unchanged or conflict.
+    std::vector<AddStatus> commit_resolving(std::vector<PreparedAdd> adds);
     // Convenience for one image: plan, prepare, commit.
     Result<AddStatus> add(const std::string& key, std::span<const std::uint8_t> bytes, const Labels& labels = {},
                           bool replace = false);
