@@ -300,9 +300,7 @@ void Store::load_snapshot() {
         view->segments.push_back(build_segment(before, last, expected_descriptors(before, last)));
         view->max_id = last;
     }
-    auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
-    for (std::int64_t id : catalog_->inactive_ids(options_.shard)) inactive->insert(id);
-    view->inactive = std::move(inactive);
+    view->inactive = tombstones();
     view_.store(std::move(view));
     open_stats_.loaded_from_snapshot = loaded;
     open_stats_.caught_up = last > before ? last - before : 0;
@@ -374,14 +372,18 @@ void Store::catch_up_rows_locked(std::int64_t upto) {
     flush(upto);  // other shards' rows up to `upto` are accounted for too
 }
 
+std::shared_ptr<std::unordered_set<std::int64_t>> Store::tombstones() const {
+    auto out = std::make_shared<std::unordered_set<std::int64_t>>();
+    for (std::int64_t id : catalog_->inactive_ids(options_.shard)) out->insert(id);
+    return out;
+}
+
 void Store::rebuild_locked() {
     const std::size_t descriptors = view_.load()->descriptor_entries();
     auto next = std::make_shared<IndexView>();
     next->max_id = catalog_->max_id();
     next->segments = {build_segment(0, next->max_id, descriptors)};
-    auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
-    for (std::int64_t id : catalog_->inactive_ids(options_.shard)) inactive->insert(id);
-    next->inactive = std::move(inactive);
+    next->inactive = tombstones();
     open_tail_ = nullptr;
     view_.store(std::move(next));
 }

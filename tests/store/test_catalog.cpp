@@ -11,6 +11,7 @@
 #include "neardup/store/catalog.hpp"
 #include "neardup/store/postgres_catalog.hpp"
 #include "neardup/store/sqlite_catalog.hpp"
+#include "support/store_error.hpp"
 #include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -44,15 +45,6 @@ NewEntry entry(const std::string& key, std::uint8_t tag, Labels labels = {}, boo
     e.thumbnail = {0xff, 0xd8, tag};
     e.replace = replace;
     return e;
-}
-
-std::string message_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const StoreError& e) {
-        return e.what();
-    }
-    return "(no StoreError)";
 }
 
 }  // namespace
@@ -257,8 +249,8 @@ TEMPLATE_TEST_CASE("catalog: modes: write needs a catalog, read-only refuses wri
     CHECK(reader->read_only());
     CHECK_FALSE(writer->read_only());
     CHECK(reader->find_active("shoe"));
-    CHECK(message_of([&] { reader->insert({entry("bag", 2)}); }) == "catalog: opened read-only");
-    CHECK(message_of([&] { reader->deactivate("shoe"); }) == "catalog: opened read-only");
+    CHECK(neardup::test::store_error_of([&] { reader->insert({entry("bag", 2)}); }) == "catalog: opened read-only");
+    CHECK(neardup::test::store_error_of([&] { reader->deactivate("shoe"); }) == "catalog: opened read-only");
     writer->insert({entry("bag", 2)});
     CHECK(reader->find_active("bag"));  // a reader follows the writer's commits
     CHECK(reader->integrity_problems(false).empty());
@@ -293,14 +285,14 @@ TEMPLATE_TEST_CASE("catalog: writers on two connections at once lose nothing and
 }
 
 TEST_CASE("PostgreSQL catalog: a bad address or an unreachable server is a clear error without the password", "[store][catalog][bad_input]") {
-    CHECK(message_of([] { PostgresCatalog("postgresql://user:secret@/db?nosuchoption=1"); })
+    CHECK(neardup::test::store_error_of([] { PostgresCatalog("postgresql://user:secret@/db?nosuchoption=1"); })
               .starts_with("the catalog address is not a valid PostgreSQL connection URI: invalid URI query parameter"));
-    const std::string unreachable = message_of([] { PostgresCatalog("postgresql://user:secret@/db?host=/nonexistent-neardup"); });
+    const std::string unreachable = neardup::test::store_error_of([] { PostgresCatalog("postgresql://user:secret@/db?host=/nonexistent-neardup"); });
     CHECK(unreachable.starts_with("cannot connect to the catalog, PostgreSQL database db on /nonexistent-neardup:5432: "));
     CHECK(unreachable.find("secret") == std::string::npos);
     // A database without the catalog's tables, opened for writing or reading only.
     const std::string url = PostgresServer::shared().fresh_database();
-    CHECK(message_of([&] { PostgresCatalog(url, CatalogMode::write); }).starts_with("no neardup catalog in PostgreSQL database test"));
+    CHECK(neardup::test::store_error_of([&] { PostgresCatalog(url, CatalogMode::write); }).starts_with("no neardup catalog in PostgreSQL database test"));
     CHECK(is_postgres_url(url));
     CHECK_FALSE(is_postgres_url("/var/lib/neardup/catalog.sqlite"));
 }
@@ -326,7 +318,7 @@ TEST_CASE("PostgreSQL catalog: a newer schema is refused, and two processes crea
     }
     // A later build migrated it: this one must refuse it rather than write rows it does not understand.
     PostgresServer::shared().execute(url, "UPDATE neardup_meta SET value = '2' WHERE name = 'schema_version'");
-    CHECK(message_of([&] { PostgresCatalog(url, CatalogMode::write); }) ==
+    CHECK(neardup::test::store_error_of([&] { PostgresCatalog(url, CatalogMode::write); }) ==
           "the catalog in PostgreSQL database " + url.substr(url.find("@/") + 2, url.find('?') - url.find("@/") - 2) + " on " +
               PostgresServer::shared().socket_dir().string() + ":5432 has schema version 2, newer than this build reads (1): upgrade neardup");
     CHECK_THROWS_AS(PostgresCatalog(url, CatalogMode::read_only), StoreError);

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "neardup/store/store.hpp"
+#include "support/store_error.hpp"
 #include "support/sample_photos.hpp"
 #include "support/temp_dir.hpp"
 
@@ -25,15 +26,6 @@ void add_photo(Store& store, const std::string& name) {
     REQUIRE(store.add(test::sample_photo(name).stem().string(), test::read_bytes(test::sample_photo(name))).ok());
 }
 
-std::string message_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const StoreError& e) {
-        return e.what();
-    }
-    return "";
-}
-
 // The directory's files, but SQLite's own -wal and -shm files (which a WAL reader shares and may create).
 std::vector<std::string> names_in(const std::filesystem::path& dir) {
     std::vector<std::string> out;
@@ -49,10 +41,10 @@ TEST_CASE("a second writer on one directory is refused at once, naming the holde
     test::TempDir dir;
     auto first = std::make_unique<Store>(dir.path());
     add_photo(*first, "coffee.jpg");
-    const std::string refused = message_of([&] { Store second(dir.path(), mode(OpenMode::write)); });
+    const std::string refused = neardup::test::store_error_of([&] { Store second(dir.path(), mode(OpenMode::write)); });
     CHECK(refused.find("is locked for writing by pid " + std::to_string(::getpid())) != std::string::npos);
     CHECK(refused.find("One process writes to an index directory at a time") != std::string::npos);
-    CHECK_FALSE(message_of([&] { Store second(dir.path(), mode(OpenMode::create)); }).empty());
+    CHECK_FALSE(neardup::test::store_error_of([&] { Store second(dir.path(), mode(OpenMode::create)); }).empty());
     // A read-only open takes no lock and sees the writer's committed rows.
     {
         const Store reader(dir.path(), mode(OpenMode::read_only));
@@ -89,11 +81,11 @@ TEST_CASE("a read-only store writes nothing and refuses writes with a StoreError
     const auto before = names_in(dir.path());
     Store reader(dir.path(), mode(OpenMode::read_only));
     CHECK(reader.stats().loaded_from_snapshot);
-    CHECK(message_of([&] { (void)reader.add("dome", test::read_bytes(test::sample_photo("dome.jpg"))); }) ==
+    CHECK(neardup::test::store_error_of([&] { (void)reader.add("dome", test::read_bytes(test::sample_photo("dome.jpg"))); }) ==
           "cannot add references: the index " + dir.path().string() + " is opened read-only");
-    CHECK(message_of([&] { reader.remove("coffee"); }) == "cannot delete references: the index " + dir.path().string() + " is opened read-only");
-    CHECK(message_of([&] { reader.save_snapshot(); }) == "cannot save a snapshot: the index " + dir.path().string() + " is opened read-only");
-    CHECK(message_of([&] { reader.compact(); }) == "cannot compact: the index " + dir.path().string() + " is opened read-only");
+    CHECK(neardup::test::store_error_of([&] { reader.remove("coffee"); }) == "cannot delete references: the index " + dir.path().string() + " is opened read-only");
+    CHECK(neardup::test::store_error_of([&] { reader.save_snapshot(); }) == "cannot save a snapshot: the index " + dir.path().string() + " is opened read-only");
+    CHECK(neardup::test::store_error_of([&] { reader.compact(); }) == "cannot compact: the index " + dir.path().string() + " is opened read-only");
     CHECK(reader.stats().active == 1);
     CHECK(names_in(dir.path()) == before);
 }
@@ -101,7 +93,7 @@ TEST_CASE("a read-only store writes nothing and refuses writes with a StoreError
 TEST_CASE("only create mode makes an index, index files without a catalog are an error, never an empty index", "[store][bad_input]") {
     test::TempDir dir;
     for (const OpenMode m : {OpenMode::write, OpenMode::read_only}) {
-        CHECK(message_of([&] { Store s(dir / "none", mode(m)); }).starts_with("no index at " + (dir / "none").string()));
+        CHECK(neardup::test::store_error_of([&] { Store s(dir / "none", mode(m)); }).starts_with("no index at " + (dir / "none").string()));
         CHECK_FALSE(std::filesystem::exists(dir / "none"));
     }
     {
@@ -112,12 +104,12 @@ TEST_CASE("only create mode makes an index, index files without a catalog are an
     std::filesystem::remove(dir / "db" / "catalog.sqlite");
     for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(dir / "db" / (std::string("catalog.sqlite") + suffix));
     for (const OpenMode m : {OpenMode::create, OpenMode::write, OpenMode::read_only}) {
-        const std::string why = message_of([&] { Store s(dir / "db", mode(m)); });
+        const std::string why = neardup::test::store_error_of([&] { Store s(dir / "db", mode(m)); });
         INFO(why);
         CHECK_FALSE(why.empty());
         CHECK_FALSE(std::filesystem::exists(dir / "db" / "catalog.sqlite"));
     }
-    CHECK(message_of([&] { Store s(dir / "db"); }).find("holds index files but no catalog.sqlite") != std::string::npos);
+    CHECK(neardup::test::store_error_of([&] { Store s(dir / "db"); }).find("holds index files but no catalog.sqlite") != std::string::npos);
 }
 
 TEST_CASE("a catalog with a damaged page fails to open with a clear error", "[store][bad_input]") {
@@ -135,7 +127,7 @@ TEST_CASE("a catalog with a damaged page fails to open with a clear error", "[st
         const std::string garbage(4096, '\xa5');
         io.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
     }
-    const std::string why = message_of([&] { Store s(dir.path()); });
+    const std::string why = neardup::test::store_error_of([&] { Store s(dir.path()); });
     INFO(why);
     CHECK(why.find("catalog") != std::string::npos);
     CHECK((why.find("damaged") != std::string::npos || why.find("malformed") != std::string::npos));
@@ -161,7 +153,7 @@ TEST_CASE("a full disk during a snapshot leaves the previous snapshot whole and 
         rlimit small = old;
         small.rlim_cur = 4096;
         REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
-        const std::string why = message_of([&] { store.save_snapshot(); });
+        const std::string why = neardup::test::store_error_of([&] { store.save_snapshot(); });
         REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
         std::signal(SIGXFSZ, old_handler);
         INFO(why);

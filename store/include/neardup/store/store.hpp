@@ -12,6 +12,7 @@
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <span>
 #include <string>
 #include <vector>
@@ -271,6 +272,8 @@ private:
     void follow_locked();
     // A new view of the catalog's rows (compaction, here or elsewhere), holding write_mutex_.
     void rebuild_locked();
+    // The catalog's inactive ids of this store's shard: the view's tombstones.
+    std::shared_ptr<std::unordered_set<std::int64_t>> tombstones() const;
     void follow_loop(std::stop_token stop);
 
     void require_writable(const char* what) const;
