@@ -37,6 +37,19 @@ bool parse_listen(const std::string& text, std::string& host, unsigned short& po
     return true;
 }
 
+// A server bound to its address, stopped by SIGINT and SIGTERM; nothing (logged) when the address cannot be used.
+std::unique_ptr<neardup::server::Server> listening(neardup::server::Service& service, neardup::server::Metrics& metrics,
+                                                   const neardup::server::ServerOptions& options, const std::string& listen) {
+    try {
+        auto server = std::make_unique<neardup::server::Server>(service, metrics, options);
+        server->stop_on_signals();
+        return server;
+    } catch (const std::exception& e) {
+        spdlog::error("cannot listen on {}: {}", listen, e.what());
+        return nullptr;
+    }
+}
+
 // Serves as a router until SIGINT or SIGTERM.
 int run_router(const std::string& route_file, const neardup::server::HandlerOptions& handler_options,
                const neardup::server::ServerOptions& server_options, neardup::server::Metrics& metrics, const std::string& listen) {
@@ -50,14 +63,8 @@ int run_router(const std::string& route_file, const neardup::server::HandlerOpti
     std::size_t replicas = 0;
     for (const auto& s : table.shards) replicas += s.size();
     neardup::server::Router router(table, handler_options, metrics);
-    std::unique_ptr<neardup::server::Server> server;
-    try {
-        server = std::make_unique<neardup::server::Server>(router, metrics, server_options);
-    } catch (const std::exception& e) {
-        spdlog::error("cannot listen on {}: {}", listen, e.what());
-        return kExitFailure;
-    }
-    server->stop_on_signals();
+    auto server = listening(router, metrics, server_options, listen);
+    if (!server) return kExitFailure;
     spdlog::info("routing on http://{}:{} to {} shards, {} replicas (deadline {} ms, {} ms per try)", server_options.address, server->port(),
                  table.shards.size(), replicas, table.deadline.count(), table.try_timeout.count());
     server->run();
@@ -162,14 +169,8 @@ int main(int argc, char** argv) {
     neardup::server::Metrics metrics;
     if (!route_file.empty()) return run_router(route_file, handler_options, server_options, metrics, listen);
     neardup::server::Handler handler(handler_options, metrics);
-    std::unique_ptr<neardup::server::Server> server;
-    try {
-        server = std::make_unique<neardup::server::Server>(handler, metrics, server_options);
-    } catch (const std::exception& e) {
-        spdlog::error("cannot listen on {}: {}", listen, e.what());
-        return kExitFailure;
-    }
-    server->stop_on_signals();
+    auto server = listening(handler, metrics, server_options, listen);
+    if (!server) return kExitFailure;
     spdlog::info("listening on http://{}:{} (index loading from {})", server_options.address, server->port(), db);
 
     // The index loads while the server already answers /healthz (and /readyz with 503).
