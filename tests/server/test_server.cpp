@@ -836,4 +836,12 @@ TEST_CASE("neardup-server refuses bad arguments with exit status 2, an unusable 
     std::ofstream(dir / "bad-value.conf") << "db = \"" << (dir / "db").string() << "\"\nworkers = many\n";
     CHECK(run("--config " + (dir / "bad-value.conf").string()) == 2);
     CHECK(run("--config " + (dir / "missing.conf").string()) == 2);
+    // A router: a route file instead of --db, and none of an index's options.
+    std::ofstream(dir / "route.json") << R"({"shards": [["http://127.0.0.1:9"]]})";
+    std::ofstream(dir / "bad-route.json") << R"({"shards": []})";
+    CHECK(run("--route " + (dir / "route.json").string() + " --db " + (dir / "db").string()) == 2);
+    CHECK(run("--route " + (dir / "route.json").string() + " --shard 0/2") == 2);
+    CHECK(run("--route " + (dir / "bad-route.json").string()) == 2);
+    CHECK(run("--route " + (dir / "missing.json").string()) == 2);
+    CHECK(run("--route " + (dir / "route.json").string() + " --listen 127.0.0.1:" + std::to_string(taken.local_endpoint().port())) == 1);
 }
