@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include "neardup/server/multipart.hpp"
 #include "neardup/store/key.hpp"
@@ -185,6 +186,23 @@ RequestTarget check_request(const RequestHeader& header, const HandlerOptions& o
     }
     if (m.id == RouteId::image || m.id == RouteId::thumbnail) check_key(m.key);
     return target;
+}
+
+void check_body(const Request& request, const HandlerOptions& options) {
+    if (const std::size_t limit = body_limit_for(request, options); request.body().size() > limit)
+        throw ApiError(http::status::payload_too_large, "payload_too_large", "the body is over the limit of " + std::to_string(limit) + " bytes");
+}
+
+Response guarded_answer(const Request& request, const std::function<Response()>& build) {
+    try {
+        return build();
+    } catch (const ApiError& e) {
+        return refusal(e, request, request.keep_alive());
+    } catch (const std::exception& e) {
+        spdlog::error("{} {}: {}", std::string(request.method_string()), printable(sv(request.target())), printable(e.what(), 1000));
+        return error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())),
+                              request.version(), request.keep_alive());
+    }
 }
 
 Response refusal(const ApiError& e, const RequestHeader& header, bool keep_alive) {

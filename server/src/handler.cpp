@@ -117,19 +117,11 @@ std::optional<Response> Handler::precheck(const RequestHeader& header) const {
 }
 
 Response Handler::handle(const Request& request) const {
-    try {
+    return guarded_answer(request, [&] {
         const RequestTarget target = check(request);
-        if (const std::size_t limit = body_limit_for(request, options_); request.body().size() > limit)
-            throw ApiError(http::status::payload_too_large, "payload_too_large",
-                           "the body is over the limit of " + std::to_string(limit) + " bytes");
+        check_body(request, options_);
         return dispatch(request, target);
-    } catch (const ApiError& e) {
-        return refusal(e, request, request.keep_alive());  // the body was read: the connection can go on
-    } catch (const std::exception& e) {
-        spdlog::error("{} {}: {}", std::string(request.method_string()), printable(sv(request.target())), printable(e.what(), 1000));
-        return error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())),
-                              request.version(), request.keep_alive());
-    }
+    });
 }
 
 Response Handler::dispatch(const Request& request, const RequestTarget& target) const {
@@ -199,7 +191,7 @@ Response Handler::search(const Request& request, const RequestTarget& target) co
 
 Response Handler::list_images(const Request& request, const RequestTarget& target) const {
     only_params(target, {"prefix", "label", "after", "limit"});
-    const int limit = target.get("limit") ? parse_int("limit", *target.get("limit"), 1, 500) : 50;
+    const int limit = target.get("limit") ? parse_int("limit", *target.get("limit"), 1, 500) : kDefaultListLimit;
     const std::string prefix = target.get("prefix").value_or("");
     const std::string after = target.get("after").value_or("");
     std::string next;

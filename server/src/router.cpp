@@ -16,6 +16,7 @@
 
 #include "neardup/server/openapi.hpp"
 #include "neardup/server/ui_assets.hpp"
+#include "neardup/store/searcher.hpp"
 #include "neardup/store/shard.hpp"
 #include "upstream.hpp"
 
@@ -306,7 +307,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
             if (sa != sb) return sa > sb;
             return a.value("key", std::string()) < b.value("key", std::string());
         });
-        const int top = int_param(target, "top", 10);
+        const int top = int_param(target, "top", store::SearchOptions{}.top);
         if (top > 0 && matches.size() > static_cast<std::size_t>(top)) matches.erase(matches.begin() + top, matches.end());
         json body = {{"matches", std::move(matches)}, {"took_ms", rounded_ms(start)}};
         add_partial(body, missing_shards);
@@ -328,7 +329,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
             for (std::size_t i = 0; i < results.size(); ++i)
                 for (auto& m : shard_results[i]["matches"]) results[i]["matches"].push_back(std::move(m));
         }
-        const int top = int_param(target, "top", 10);
+        const int top = int_param(target, "top", store::PdqSearchOptions{}.top);
         for (auto& r : results) {
             auto& m = r["matches"];
             std::stable_sort(m.begin(), m.end(), [](const json& a, const json& b) {
@@ -364,7 +365,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
         images.erase(std::unique(images.begin(), images.end(), [&](const json& a, const json& b) { return key_of(a) == key_of(b); }), images.end());
         if (seen_upto)
             images.erase(std::remove_if(images.begin(), images.end(), [&](const json& e) { return key_of(e) > *seen_upto; }), images.end());
-        const std::size_t limit = static_cast<std::size_t>(std::max(1, int_param(target, "limit", 50)));
+        const std::size_t limit = static_cast<std::size_t>(std::max(1, int_param(target, "limit", kDefaultListLimit)));
         json next = seen_upto ? json(*seen_upto) : json(nullptr);
         if (images.size() > limit) {
             images.erase(images.begin() + static_cast<std::ptrdiff_t>(limit), images.end());
@@ -465,38 +466,21 @@ void Router::handle_async(Request request, std::function<void(Response)> done) c
     const auto shared_request = std::make_shared<Request>(std::move(request));
     const Request& req = *shared_request;
     // Every way out answers once, errors included.
-    auto answer = [&done, version, keep, &req](auto&& build) {
-        try {
-            done(build());
-        } catch (const ApiError& e) {
-            done(refusal(e, req, keep));
-        } catch (const std::exception& e) {
-            spdlog::error("{} {}: {}", std::string(req.method_string()), printable(sv(req.target())), printable(e.what(), 1000));
-            done(error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())), version, keep));
-        }
-    };
+    auto answer = [&done, &req](const std::function<Response()>& build) { done(guarded_answer(req, build)); };
     RequestTarget target;
     Matched m;
     try {
         target = check_request(req, impl.options);
-        if (const std::size_t limit = body_limit_for(req, impl.options); req.body().size() > limit)
-            throw ApiError(http::status::payload_too_large, "payload_too_large", "the body is over the limit of " + std::to_string(limit) + " bytes");
+        check_body(req, impl.options);
         m = match_target(sv(req.target()));
     } catch (const ApiError& e) {
-        return answer([&]() -> Response { throw e; });
+        return done(refusal(e, req, keep));
     }
 
     // Runs the merge on the I/O thread that completed the last shard, answering once.
-    auto merged = [impl = impl_, shared_request, target, done, version, keep, start](auto merge) {
+    auto merged = [impl = impl_, shared_request, target, done, start](auto merge) {
         return [=](std::vector<ShardAnswer> answers) {
-            try {
-                done(merge(*impl, *shared_request, target, answers, start));
-            } catch (const ApiError& e) {
-                done(refusal(e, *shared_request, keep));
-            } catch (const std::exception& e) {
-                spdlog::error("{} {}: {}", std::string(shared_request->method_string()), printable(sv(shared_request->target())), printable(e.what(), 1000));
-                done(error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())), version, keep));
-            }
+            done(guarded_answer(*shared_request, [&] { return merge(*impl, *shared_request, target, answers, start); }));
         };
     };
     switch (m.id) {
@@ -562,19 +546,16 @@ void Router::handle_async(Request request, std::function<void(Response)> done) c
         case RouteId::image:
         case RouteId::thumbnail: {
             const int k = static_cast<int>(store::key_hash32(m.key) % static_cast<std::uint32_t>(impl.shard_count()));
-            return impl.ask(k, Impl::forwardable(req), start + impl.table.deadline, [impl = impl_, done, version, keep, k](ShardAnswer a) {
-                try {
-                    if (a.response) return done(pass_on(*a.response, version, keep));
+            return impl.ask(k, Impl::forwardable(req), start + impl.table.deadline, [impl = impl_, shared_request, done, version, keep, k](ShardAnswer a) {
+                done(guarded_answer(*shared_request, [&] {
+                    if (a.response) return pass_on(*a.response, version, keep);
                     Response res = error_response(ApiError(http::status::service_unavailable, "unavailable",
                                                            "no replica of shard " + std::to_string(k) + "/" + std::to_string(impl->shard_count()) +
                                                                ", which owns this key, answered: " + a.failure),
                                                   version, keep);
                     res.set(http::field::retry_after, "1");
-                    done(std::move(res));
-                } catch (const std::exception& e) {
-                    spdlog::error("answering a key's request: {}", e.what());
-                    done(error_response(ApiError(http::status::internal_server_error, "internal", "internal error: " + std::string(e.what())), version, keep));
-                }
+                    return res;
+                }));
             });
         }
         case RouteId::unmatched: break;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -54,6 +55,14 @@ std::size_t body_limit_for(const RequestHeader& header, const HandlerOptions& op
 // Content-Length over the limit (413), content type (415), a transfer coding other than chunked (501).
 // Else returns the parsed target.
 RequestTarget check_request(const RequestHeader& header, const HandlerOptions& options);
+// ApiError 413 (payload_too_large) for a whole request whose body is over its route's limit.
+void check_body(const Request& request, const HandlerOptions& options);
+// What `build` answers; an ApiError it throws answered as its refusal, any other exception logged and answered
+// 500 `internal`. Keeps the request's version and keep-alive (its body was read: the connection can go on).
+Response guarded_answer(const Request& request, const std::function<Response()>& build);
+// GET /v1/images: entries per page when the request gives no `limit`.
+inline constexpr int kDefaultListLimit = 50;
+
 // ApiError 400 (bad_request) naming the first query parameter not in `known`.
 void only_params(const RequestTarget& target, std::initializer_list<std::string_view> known);
 // An error answer, with WWW-Authenticate on 401 and Allow on 405.
