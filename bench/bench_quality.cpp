@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
     app.add_option("--probe-margin", descriptor_options.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
         ->capture_default_str();
     app.add_option("--probe-groups", descriptor_options.probe_groups, "vocabulary groups those words are chosen from")->capture_default_str();
+    app.add_option("--shortlist", descriptor_options.shortlist,
+                   "entries per query descriptor kept on 64-bit short codes before the full distance (0: none)")
+        ->capture_default_str();
     const store::StoreOptions defaults;
     std::size_t mirror_descriptors = defaults.mirror_vote_descriptors, region_descriptors = defaults.region_vote_descriptors;
     app.add_option("--mirror-descriptors", mirror_descriptors, "query descriptors voting in the mirrored pass")->capture_default_str();

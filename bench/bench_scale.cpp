@@ -2,7 +2,8 @@
 // references filling the index beyond the real ones (said so in the output).
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
-//               [--compare none|early-exit|orientation-gate|regions|parallel-regions] [--nprobe N]
+//               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist] [--nprobe N]
+//               [--shortlist N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
 // own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
@@ -144,12 +145,15 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
     app.add_option("--probe-margin", open_options.descriptors.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
+        ->capture_default_str();
+    app.add_option("--shortlist", open_options.descriptors.shortlist,
+                   "entries per query descriptor kept on 64-bit short codes before the full distance (0: none)")
         ->capture_default_str();
     app.add_option("--mirror-descriptors", open_options.mirror_vote_descriptors, "query descriptors voting in the mirrored pass")
         ->capture_default_str();
@@ -214,6 +218,7 @@ int main(int argc, char** argv) {
         if (compare == "orientation-gate") o.verify.orientation_bins = 0;
         if (compare == "regions") o.search_regions = false;
         if (compare == "parallel-regions") o.parallel_regions = false;
+        if (compare == "shortlist") o.descriptors.shortlist = 0;
         other = std::make_unique<store::Store>(db, o);
     }
 

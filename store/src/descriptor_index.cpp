@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -54,6 +55,7 @@ void DescriptorIndex::add(std::int64_t id, const LocalFeatures& features) {
         for (std::size_t i = 0; i < n; ++i) lists[i] = vocabulary_->assign(features.descriptors.data() + i * kBytes);
         static_cast<faiss::IndexBinaryIVF&>(*index_).add_core(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(),
                                                              ids.data(), lists.data());
+        sync_short_codes(lists.data(), n);
         return;
     }
     index_->add_with_ids(static_cast<faiss::IndexBinary::idx_t>(n), features.descriptors.data(), ids.data());
@@ -80,6 +82,36 @@ void DescriptorIndex::add_many(const std::vector<std::int64_t>& ids, const std::
     if (!lists.empty())
         static_cast<faiss::IndexBinaryIVF&>(*index_).add_core(static_cast<faiss::IndexBinary::idx_t>(lists.size()), codes.data(),
                                                              labels.data(), lists.data());
+    sync_short_codes(lists.data(), lists.size());
+}
+
+void DescriptorIndex::rebuild_short_codes() {
+    short_codes_.clear();
+    const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get());
+    if (!vocabulary_ || !ivf) return;
+    short_codes_.resize(ivf->nlist);
+    std::vector<std::int64_t> all(ivf->nlist);
+    for (std::size_t l = 0; l < all.size(); ++l) all[l] = static_cast<std::int64_t>(l);
+    sync_short_codes(all.data(), all.size());
+}
+
+void DescriptorIndex::sync_short_codes(const std::int64_t* lists, std::size_t n) {
+    const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get());
+    if (!vocabulary_ || !ivf) return;
+    if (short_codes_.size() != ivf->nlist) short_codes_.resize(ivf->nlist);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (lists[i] < 0) continue;
+        const auto list = static_cast<std::size_t>(lists[i]);
+        auto& shorts = short_codes_[list];
+        const std::size_t size = ivf->invlists->list_size(list);
+        if (shorts.size() >= size) continue;
+        faiss::InvertedLists::ScopedCodes codes(ivf->invlists, list);
+        for (std::size_t j = shorts.size(); j < size; ++j) {
+            std::uint64_t code;
+            std::memcpy(&code, codes.get() + j * kBytes, sizeof code);
+            shorts.push_back(code);
+        }
+    }
 }
 
 const std::int64_t* WordProbes::lists(const Vocabulary& vocabulary, const LocalFeatures& query, std::size_t rows, int probe_groups,
@@ -120,9 +152,34 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
         const int nprobe = static_cast<int>(std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1, options_.nprobe)), 1, vocabulary_->size()));
         const std::int64_t* lists = (probes ? *probes : own).lists(*vocabulary_, q, rows, options_.probe_groups, nprobe, options_.probe_margin);
         const auto& ivf = static_cast<const faiss::IndexBinaryIVF&>(*index_);
+        const int shortlist = options_.shortlist > 0 ? std::max(options_.shortlist, kk) : 0;
         tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
+            std::vector<std::int32_t> short_d(static_cast<std::size_t>(shortlist));
+            std::vector<std::int64_t> short_at(static_cast<std::size_t>(shortlist));
             for (std::size_t i = r.begin(); i < r.end(); ++i) {
                 NearestK nearest(kk, distances.data() + i * kk, labels.data() + i * kk);
+                const std::uint8_t* descriptor = q.descriptors.data() + i * kBytes;
+                if (shortlist > 0) {
+                    // The shortlist by short code, each entry named (probe << 32) | offset in its list...
+                    NearestK candidates(shortlist, short_d.data(), short_at.data());
+                    std::uint64_t query_short;
+                    std::memcpy(&query_short, descriptor, sizeof query_short);
+                    for (int p = 0; p < nprobe; ++p) {
+                        const std::int64_t list = lists[i * nprobe + p];
+                        if (list < 0) continue;
+                        const auto& shorts = short_codes_[static_cast<std::size_t>(list)];
+                        detail::scan_hamming8(query_short, shorts.data(), shorts.size(), static_cast<std::int64_t>(p) << 32, candidates);
+                    }
+                    // ...then measured on all 256 bits.
+                    for (int c = 0; c < shortlist && short_at[c] >= 0; ++c) {
+                        const auto list = static_cast<std::size_t>(lists[i * nprobe + (short_at[c] >> 32)]);
+                        const auto offset = static_cast<std::size_t>(short_at[c] & 0xffffffff);
+                        faiss::InvertedLists::ScopedCodes code(ivf.invlists, list, offset);
+                        const std::int64_t id = ivf.invlists->get_single_id(list, offset);
+                        scan_hamming32(descriptor, code.get(), &id, 1, nearest);
+                    }
+                    continue;
+                }
                 for (int p = 0; p < nprobe; ++p) {
                     const std::int64_t list = lists[i * nprobe + p];
                     if (list < 0) continue;
@@ -130,7 +187,7 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
                     if (size == 0) continue;
                     faiss::InvertedLists::ScopedCodes codes(ivf.invlists, static_cast<std::size_t>(list));
                     faiss::InvertedLists::ScopedIds ids(ivf.invlists, static_cast<std::size_t>(list));
-                    scan_hamming32(q.descriptors.data() + i * kBytes, codes.get(), ids.get(), size, nearest);
+                    scan_hamming32(descriptor, codes.get(), ids.get(), size, nearest);
                 }
             }
         });
@@ -222,6 +279,7 @@ DescriptorIndex DescriptorIndex::clone() const {
         copy->replace_invlists(new faiss::ArrayInvertedLists(dynamic_cast<const faiss::ArrayInvertedLists&>(*ivf.invlists)), true);
         copy->ntotal = ivf.ntotal;
         out.index_ = std::move(copy);
+        out.short_codes_ = short_codes_;
         return out;
     }
     out.index_ = detail::clone_binary_index(*index_);
@@ -262,6 +320,7 @@ void DescriptorIndex::organise(std::shared_ptr<const Vocabulary> vocabulary) {
     if (n > 0) ivf->add_core(static_cast<faiss::IndexBinary::idx_t>(n), flat->xb.data(), map->id_map.data(), lists.data());
     index_ = std::move(ivf);
     vocabulary_ = std::move(vocabulary);
+    rebuild_short_codes();
 }
 
 void DescriptorIndex::attach_vocabulary(std::size_t groups, std::vector<std::shared_ptr<const Vocabulary>>& known) {
@@ -280,6 +339,7 @@ void DescriptorIndex::attach_vocabulary(std::size_t groups, std::vector<std::sha
     index.quantizer = vocabulary->quantizer();
     index.own_fields = false;
     vocabulary_ = std::move(vocabulary);
+    rebuild_short_codes();
 }
 
 std::unordered_map<std::int64_t, int> DescriptorIndex::per_reference_counts() const {

@@ -11,6 +11,7 @@
 #include <tbb/parallel_for.h>
 
 #include "neardup/engine/hamming.hpp"
+#include "neardup/engine/popcnt_clones.hpp"
 
 namespace neardup::store::detail {
 
@@ -62,6 +63,14 @@ void fast_scan(const faiss::IndexBinary& index, std::int64_t n, const std::uint8
             }
         }
     });
+}
+
+NEARDUP_POPCNT_CLONES
+void scan_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::int64_t tag, NearestK& nearest) {
+    for (std::size_t j = 0; j < n; ++j) {
+        const int d = __builtin_popcountll(query ^ codes[j]);
+        if (d <= nearest.worst()) nearest.push(d, tag | static_cast<std::int64_t>(j));
+    }
 }
 
 }  // namespace neardup::store::detail

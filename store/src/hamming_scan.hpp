@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <faiss/IndexBinary.h>
 
+#include "neardup/engine/hamming.hpp"
+
 namespace neardup::store::detail {
 
 // True when `index` is a kind this scan handles: IndexBinaryIDMap over IndexBinaryFlat, or IndexBinaryIVF
@@ -16,5 +18,8 @@ bool fast_scan_supported(const faiss::IndexBinary& index);
 // -1 / INT32_MAX where fewer exist.
 void fast_scan(const faiss::IndexBinary& index, std::int64_t n, const std::uint8_t* queries, int k, std::int32_t* distances,
                std::int64_t* labels);
+
+// Offers every one of the n 64-bit short codes to `nearest`, entry j as id `tag | j`.
+void scan_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::int64_t tag, NearestK& nearest);
 
 }  // namespace neardup::store::detail

@@ -278,6 +278,105 @@ TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file al
     std::map<std::int64_t, int> got_map;
     for (const auto& v : view.vote({&query}, ivf_options, 100)) got_map[v.id] = v.votes;
     CHECK(got_map == want);
+    // A shortlist as long as the index keeps every entry, so its votes are exact too; this holds only
+    // while each list's short codes follow its entries: built at once, filed as it grows, cloned, loaded.
+    SECTION("short codes of every list, however it was filled") {
+        DescriptorIndexOptions short_options = ivf_options;
+        short_options.shortlist = 60 * 64;
+        DescriptorIndex s(short_options);
+        for (int i = 0; i < 60; ++i) s.add(i + 1, refs[i]);
+        s.optimise();
+        REQUIRE(s.vocabulary() != nullptr);
+        check(s);
+        DescriptorIndex grown_short(short_options);
+        grown_short.organise(ivf.vocabulary());
+        for (int i = 0; i < 30; ++i) grown_short.add(i + 1, refs[i]);
+        std::vector<std::int64_t> ids;
+        std::vector<const LocalFeatures*> many;
+        for (int i = 30; i < 60; ++i) {
+            ids.push_back(i + 1);
+            many.push_back(&refs[i]);
+        }
+        grown_short.add_many(ids, many);
+        check(grown_short);
+        check(grown_short.clone());
+        auto loaded_short = DescriptorIndex::load(dir / "d.faiss", short_options);
+        loaded_short.attach_vocabulary(ivf.vocabulary()->groups(), known);
+        check(loaded_short);
+    }
+}
+
+TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the full walk", "[store][descriptor_index][oracle]") {
+    // Clustered descriptors as in real photos: a query that copies an indexed descriptor (within ORB's own
+    // noise) must get the same nearest neighbours from a shortlist of 64 as from the walk measuring every
+    // entry on 256 bits; a shortlist of 1 must not (so the check can fail).
+    std::mt19937_64 rng(13);
+    std::vector<std::array<std::uint8_t, 32>> patterns(200);
+    for (auto& p : patterns)
+        for (auto& b : p) b = static_cast<std::uint8_t>(rng());
+    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) {
+        auto d = p;
+        for (int i = 0; i < flips; ++i) d[rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        return d;
+    };
+    DescriptorIndexOptions options;
+    options.ivf_threshold = 10'000;
+    std::vector<LocalFeatures> refs;
+    for (int ref = 1; ref <= 160; ++ref) {
+        LocalFeatures f;
+        f.kind = FeatureKind::orb;
+        f.frame_width = f.frame_height = 512;
+        for (int i = 0; i < 128; ++i) {
+            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
+            const auto d = near(patterns[rng() % patterns.size()], 8 + static_cast<int>(rng() % 40));
+            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
+        }
+        refs.push_back(std::move(f));
+    }
+    DescriptorIndex full(options);
+    for (int i = 0; i < 160; ++i) full.add(i + 1, refs[i]);
+    full.optimise();
+    REQUIRE(full.vocabulary() != nullptr);
+    const auto with_shortlist = [&](int shortlist) {
+        DescriptorIndexOptions o = options;
+        o.shortlist = shortlist;
+        DescriptorIndex index(o);
+        index.organise(full.vocabulary());
+        for (int i = 0; i < 160; ++i) index.add(i + 1, refs[i]);
+        return index;
+    };
+    // Queries: indexed descriptors with up to 12 bits flipped.
+    LocalFeatures query;
+    query.kind = FeatureKind::orb;
+    query.frame_width = query.frame_height = 512;
+    for (int i = 0; i < 256; ++i) {
+        query.keypoints.push_back({0, 0, 0, 20});
+        const auto& r = refs[rng() % refs.size()];
+        std::array<std::uint8_t, 32> d;
+        std::copy_n(r.descriptors.data() + (rng() % 128) * 32, 32, d.begin());
+        d = near(d, static_cast<int>(rng() % 13));
+        query.descriptors.insert(query.descriptors.end(), d.begin(), d.end());
+    }
+    DescriptorNeighbours want;
+    REQUIRE(full.search(query, want));
+    // Neighbours of the full walk within 24 bits (a copy's, as votes count them) that `index` does not return.
+    const auto missed = [&](const DescriptorIndex& index) {
+        DescriptorNeighbours got;
+        REQUIRE(index.search(query, got));
+        REQUIRE(got.rows == want.rows);
+        int missing = 0, near_ones = 0;
+        for (std::size_t i = 0; i < want.rows; ++i)
+            for (int j = 0; j < want.k; ++j) {
+                if (want.distances[i * want.k + j] > 24) continue;
+                ++near_ones;
+                const auto* begin = got.labels.data() + i * want.k;
+                missing += std::find(begin, begin + want.k, want.labels[i * want.k + j]) == begin + want.k;
+            }
+        REQUIRE(near_ones > 256);
+        return missing;
+    };
+    CHECK(missed(with_shortlist(64)) == 0);
+    CHECK(missed(with_shortlist(8)) > 0);
 }
 
 TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe count", "[store][descriptor_index][oracle]") {

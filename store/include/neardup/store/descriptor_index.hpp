@@ -46,6 +46,12 @@ struct DescriptorIndexOptions {
     // word (negative: all nprobe). A descriptor deep inside its word's cell has its neighbours there; one
     // near a border has several words at similar distances and keeps them.
     int probe_margin = -1;
+    // With a vocabulary, the list walk reads short codes first: each indexed descriptor's first 64 bits
+    // (ORB's tests are ordered by variance and decorrelated, so any 64 of them sample the whole distance),
+    // 8 bytes an entry where the whole code and its id are 40. The `shortlist` entries nearest on those
+    // bits are then measured on all 256 bits for the k nearest. 0: every entry on all 256 bits. The walk
+    // is bound by memory traffic at 1M references (README "Speed").
+    int shortlist = 0;
 };
 
 struct Vote {
@@ -135,9 +141,16 @@ public:
     static constexpr int kKeypointBits = 8;
 
 private:
+    // Short codes (first 8 bytes of each code) of the inverted lists: all of them, or those of the lists
+    // named (appending what the list gained since).
+    void rebuild_short_codes();
+    void sync_short_codes(const std::int64_t* lists, std::size_t n);
+
     DescriptorIndexOptions options_;
     std::shared_ptr<const Vocabulary> vocabulary_;  // before index_: it may point to the vocabulary's quantizer
     std::unique_ptr<faiss::IndexBinary> index_;
+    // With a vocabulary: per inverted list, its entries' short codes in list order.
+    std::vector<std::vector<std::uint64_t>> short_codes_;
 };
 
 }  // namespace neardup::store
