@@ -2,7 +2,8 @@
 // references filling the index beyond the real ones (said so in the output).
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
-//               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist] [--nprobe N]
+//               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
+//                          parallel-verification] [--nprobe N]
 //               [--shortlist N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
         if (compare == "regions") o.search_regions = false;
         if (compare == "parallel-regions") o.parallel_regions = false;
         if (compare == "shortlist") o.descriptors.shortlist = 0;
+        if (compare == "parallel-verification") o.parallel_verification = false;
         other = std::make_unique<store::Store>(db, o);
     }
 

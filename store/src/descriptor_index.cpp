@@ -153,35 +153,48 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
         const std::int64_t* lists = (probes ? *probes : own).lists(*vocabulary_, q, rows, options_.probe_groups, nprobe, options_.probe_margin);
         const auto& ivf = static_cast<const faiss::IndexBinaryIVF&>(*index_);
         const int shortlist = options_.shortlist > 0 ? std::max(options_.shortlist, kk) : 0;
+        // FAISS's in-memory lists, read directly (their accessors are virtual calls per entry).
+        const auto* array = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf.invlists);
         tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 16), [&](const tbb::blocked_range<std::size_t>& r) {
-            std::vector<std::int32_t> short_d(static_cast<std::size_t>(shortlist));
-            std::vector<std::int64_t> short_at(static_cast<std::size_t>(shortlist));
+            std::vector<std::uint8_t> short_distances;
+            std::vector<std::size_t> starts(static_cast<std::size_t>(nprobe) + 1);
             for (std::size_t i = r.begin(); i < r.end(); ++i) {
                 NearestK nearest(kk, distances.data() + i * kk, labels.data() + i * kk);
                 const std::uint8_t* descriptor = q.descriptors.data() + i * kBytes;
-                if (shortlist > 0) {
-                    // The shortlist by short code, each entry named (probe << 32) | offset in its list...
-                    NearestK candidates(shortlist, short_d.data(), short_at.data());
+                const std::int64_t* row_lists = lists + i * nprobe;
+                if (shortlist > 0 && array) {
+                    // Short distances to every entry of the probed lists, and their histogram...
                     std::uint64_t query_short;
                     std::memcpy(&query_short, descriptor, sizeof query_short);
+                    for (int p = 0; p < nprobe; ++p)
+                        starts[p + 1] = starts[p] + (row_lists[p] < 0 ? 0 : short_codes_[static_cast<std::size_t>(row_lists[p])].size());
+                    short_distances.resize(starts[nprobe]);
+                    int histogram[65] = {};
                     for (int p = 0; p < nprobe; ++p) {
-                        const std::int64_t list = lists[i * nprobe + p];
-                        if (list < 0) continue;
-                        const auto& shorts = short_codes_[static_cast<std::size_t>(list)];
-                        detail::scan_hamming8(query_short, shorts.data(), shorts.size(), static_cast<std::int64_t>(p) << 32, candidates);
+                        if (starts[p + 1] == starts[p]) continue;
+                        const auto& shorts = short_codes_[static_cast<std::size_t>(row_lists[p])];
+                        detail::distances_hamming8(query_short, shorts.data(), shorts.size(), short_distances.data() + starts[p], histogram);
                     }
-                    // ...then measured on all 256 bits.
-                    for (int c = 0; c < shortlist && short_at[c] >= 0; ++c) {
-                        const auto list = static_cast<std::size_t>(lists[i * nprobe + (short_at[c] >> 32)]);
-                        const auto offset = static_cast<std::size_t>(short_at[c] & 0xffffffff);
-                        faiss::InvertedLists::ScopedCodes code(ivf.invlists, list, offset);
-                        const std::int64_t id = ivf.invlists->get_single_id(list, offset);
-                        scan_hamming32(descriptor, code.get(), &id, 1, nearest);
+                    // ...the shortlist: every entry under the distance where `shortlist` are reached, and
+                    // those at it in list order, each measured on all 256 bits.
+                    int cutoff = 0, below = 0;
+                    while (cutoff <= 64 && below + histogram[cutoff] < shortlist) below += histogram[cutoff++];
+                    int at_cutoff = shortlist - below;
+                    for (int p = 0; p < nprobe; ++p) {
+                        if (starts[p + 1] == starts[p]) continue;
+                        const auto list = static_cast<std::size_t>(row_lists[p]);
+                        const std::uint8_t* codes = array->codes[list].data();
+                        const std::int64_t* ids = array->ids[list].data();
+                        for (std::size_t j = 0, n = starts[p + 1] - starts[p]; j < n; ++j) {
+                            const int d = short_distances[starts[p] + j];
+                            if (d > cutoff || (d == cutoff && at_cutoff-- <= 0)) continue;
+                            scan_hamming32(descriptor, codes + j * kBytes, ids + j, 1, nearest);
+                        }
                     }
                     continue;
                 }
                 for (int p = 0; p < nprobe; ++p) {
-                    const std::int64_t list = lists[i * nprobe + p];
+                    const std::int64_t list = row_lists[p];
                     if (list < 0) continue;
                     const std::size_t size = ivf.invlists->list_size(static_cast<std::size_t>(list));
                     if (size == 0) continue;

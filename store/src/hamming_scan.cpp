@@ -66,10 +66,11 @@ void fast_scan(const faiss::IndexBinary& index, std::int64_t n, const std::uint8
 }
 
 NEARDUP_POPCNT_CLONES
-void scan_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::int64_t tag, NearestK& nearest) {
+void distances_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::uint8_t* out, int* histogram) {
     for (std::size_t j = 0; j < n; ++j) {
         const int d = __builtin_popcountll(query ^ codes[j]);
-        if (d <= nearest.worst()) nearest.push(d, tag | static_cast<std::int64_t>(j));
+        out[j] = static_cast<std::uint8_t>(d);
+        ++histogram[d];
     }
 }
 

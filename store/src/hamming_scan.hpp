@@ -19,7 +19,8 @@ bool fast_scan_supported(const faiss::IndexBinary& index);
 void fast_scan(const faiss::IndexBinary& index, std::int64_t n, const std::uint8_t* queries, int k, std::int32_t* distances,
                std::int64_t* labels);
 
-// Offers every one of the n 64-bit short codes to `nearest`, entry j as id `tag | j`.
-void scan_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::int64_t tag, NearestK& nearest);
+// The Hamming distance of `query` to each of the n 64-bit short codes, into out[0..n), each also counted
+// in histogram[0..64].
+void distances_hamming8(std::uint64_t query, const std::uint64_t* codes, std::size_t n, std::uint8_t* out, int* histogram);
 
 }  // namespace neardup::store::detail

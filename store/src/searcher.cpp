@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <unordered_map>
 
 #include <tbb/parallel_for.h>
@@ -141,17 +142,25 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
                       const SearchOptions& options, std::vector<SearchHit>& hits, ExplainedById& explained,
                       SearchTrace& trace) const {
     const double threshold = options.threshold.value_or(options_.match_threshold);
-    std::vector<std::uint8_t> signature_bytes;
-    for (std::int64_t id : candidates) {
-        if (std::any_of(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.id == id; })) continue;
-        // Active as the view says, not as the catalog says now: a reference deleted since the view was
-        // taken is still part of this search's consistent state (rows stay until compaction).
-        if (!view.active(id)) continue;
+    // Active as the view says, not as the catalog says now: a reference deleted since the view was taken is
+    // still part of this search's consistent state (rows stay until compaction).
+    std::vector<std::int64_t> todo;
+    for (std::int64_t id : candidates)
+        if (view.active(id) && std::find(todo.begin(), todo.end(), id) == todo.end() &&
+            std::none_of(hits.begin(), hits.end(), [&](const SearchHit& h) { return h.id == id; }))
+            todo.push_back(id);
+    struct Verified {
+        std::optional<SearchHit> hit;
+        Explained explained;
+    };
+    std::vector<Verified> results(todo.size());
+    for_each_index(todo.size(), options_.parallel_verification && todo.size() > 1, [&](std::size_t i) {
+        const std::int64_t id = todo[i];
+        std::vector<std::uint8_t> signature_bytes;
         auto entry = catalog_.find_by_id(id, &signature_bytes);
-        if (!entry || !has_labels(entry->labels, options.required_labels)) continue;
+        if (!entry || !has_labels(entry->labels, options.required_labels)) return;
         const Signature reference = detail::decode_signature_or_throw(id, signature_bytes);
         const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
-        ++trace.verified;
         SearchHit h;
         h.id = id;
         h.key = std::move(entry->key);
@@ -163,9 +172,16 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.mirrored = e.geometry.mirrored;
         h.region = e.geometry.reference_region;
         h.query_region = e.geometry.query_region;
-        explained[id] = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
         h.hash_only = entry->hash_only();
-        hits.push_back(std::move(h));
+        results[i].explained = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
+        results[i].hit = std::move(h);
+    });
+    // In candidate order, whatever order they finished in.
+    for (auto& r : results) {
+        if (!r.hit) continue;
+        ++trace.verified;
+        explained[r.hit->id] = std::move(r.explained);
+        hits.push_back(std::move(*r.hit));
     }
 }
 

@@ -532,6 +532,43 @@ TEST_CASE("the parallel region pass returns what searching each region alone and
     CHECK(regions_searched >= 2);
 }
 
+TEST_CASE("parallel verification returns what verifying the candidates one after another does", "[store][matcher]") {
+    test::TempDir dir;
+    {
+        Store writer(dir.path());
+        index_samples(writer);
+    }
+    StoreOptions options;
+    options.mode = OpenMode::read_only;
+    options.parallel_verification = false;
+    const Store one_by_one(dir.path(), options);
+    options.parallel_verification = true;
+    const Store parallel(dir.path(), options);
+    SearchOptions all;
+    all.top = 0;
+    // Copies (one mirrored, one cropped), a photo of the same shoe series, and an unrelated photo: each
+    // with several candidates to verify.
+    const cv::Mat shoe = photo("1144953-3-2x.jpg");
+    const std::vector<cv::Mat> queries = {photo("dome.jpg"), test::mirror(photo("coffee.jpg")), shoe(cv::Rect(0, 0, shoe.cols / 2, shoe.rows)),
+                                          photo("sample2_1280.jpg"), photo("1144953-2-2x.jpg")};
+    int several = 0;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+        INFO("query " << q);
+        const auto bytes = jpeg(queries[q], 80);
+        SearchTrace a, b;
+        const auto want = one_by_one.search(bytes, all, &a).value();
+        const auto got = parallel.search(bytes, all, &b).value();
+        CHECK(a.verified == b.verified);
+        several += b.verified > 1;
+        check_same_hits(got, want);
+        for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+            CHECK(got[i].inliers == want[i].inliers);
+            CHECK(got[i].match == want[i].match);
+        }
+    }
+    CHECK(several >= 3);  // the parallel path ran
+}
+
 namespace {
 
 // A shop-app screenshot: the same detailed chrome (status bar, title bar, price, title, stars, buttons) around

@@ -81,6 +81,9 @@ struct StoreOptions {
     // The regions' signatures and searches run in parallel (oneTBB): the same answer and CPU time, less
     // latency while cores are idle. False runs them one after another.
     bool parallel_regions = true;
+    // Candidates are verified in parallel (catalog read, matching, RANSAC), merged in candidate order: the
+    // same answer, less latency while cores are idle. False verifies them one after another.
+    bool parallel_verification = true;
     // Query descriptors that vote in the mirrored pass and in each region's search, strongest first (the
     // whole image's direct pass uses descriptors.query_descriptors). A vote costs a list walk per
     // descriptor, and queries that match nothing pay both passes for the whole image and every region.
