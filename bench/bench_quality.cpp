@@ -10,6 +10,7 @@
 #include <limits>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -126,6 +127,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     bench::BenchmarkTruth t = truth.value();
+    // References archived as thumbnails (the manifest lists them) get their own row in the family tables.
+    if (std::ifstream manifest(dir / "manifest.json"); manifest) {
+        const auto m = nlohmann::json::parse(manifest, nullptr, false);
+        if (!m.is_discarded() && m.contains("thumbnail_references"))
+            for (const auto& id : m["thumbnail_references"]) t.thumbnail_references.insert(id.get<std::string>());
+    }
 
     // Index the references from scratch.
     const std::filesystem::path db = std::filesystem::path(out) / "db";

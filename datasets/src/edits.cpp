@@ -11,10 +11,11 @@
 namespace neardup::datasets {
 namespace {
 
-constexpr std::array<std::string_view, 18> kFamilyNames = {
+constexpr std::array<std::string_view, 21> kFamilyNames = {
     "crop",  "rescale",      "aspect",    "jpeg",        "colour",       "greyscale",
     "blur_noise", "text_overlay", "watermark", "mirror",  "rotate_small", "rotate_90",
-    "perspective", "frame",      "new_background", "collage", "screenshot", "hard_negative",
+    "perspective", "frame",      "new_background", "collage", "screenshot", "crop_heavy",
+    "collage_dense", "text_dense", "hard_negative",
 };
 
 // Smallest side an edit may leave: below this nothing of the photo survives a marketplace thumbnail.
@@ -170,8 +171,9 @@ void blend(cv::Mat& img, const cv::Mat& overlay, const cv::Mat& alpha, double op
 
 // ---- the families ----
 
-EditStep crop(const cv::Mat& img, Rng& rng) {
-    const double area = uniform(rng, 0.40, 0.90);
+// A crop keeping a share of the area drawn from [lo, hi], labelled `name:<kept share>`.
+EditStep crop_keeping(const cv::Mat& img, Rng& rng, double lo, double hi, const char* name) {
+    const double area = uniform(rng, lo, hi);
     // Split the kept area between the axes, each axis keeping at least `area` (so the other stays <= 1).
     const double wf = std::clamp(std::sqrt(area) * uniform(rng, 0.85, 1.15), area, 1.0);
     const double hf = std::clamp(area / wf, area, 1.0);
@@ -180,8 +182,11 @@ EditStep crop(const cv::Mat& img, Rng& rng) {
     const int x = uniform_int(rng, 0, std::max(0, img.cols - w));
     const int y = uniform_int(rng, 0, std::max(0, img.rows - h));
     const cv::Rect roi = cv::Rect(x, y, w, h) & cv::Rect(0, 0, img.cols, img.rows);
-    return {img(roi).clone(), "crop:" + fmt("%.2f", static_cast<double>(roi.area()) / img.size().area())};
+    return {img(roi).clone(), name + (":" + fmt("%.2f", static_cast<double>(roi.area()) / img.size().area()))};
 }
+
+EditStep crop(const cv::Mat& img, Rng& rng) { return crop_keeping(img, rng, 0.40, 0.90, "crop"); }
+EditStep crop_heavy(const cv::Mat& img, Rng& rng) { return crop_keeping(img, rng, 0.25, 0.50, "crop_heavy"); }
 
 EditStep rescale(const cv::Mat& img, Rng& rng) {
     double s = chance(rng, 0.7) ? uniform(rng, 0.25, 0.8) : uniform(rng, 1.2, 2.0);
@@ -297,6 +302,38 @@ EditStep text_overlay(const cv::Mat& img, Rng& rng) {
         }
     }
     return {out, "text_overlay:" + std::to_string(n)};
+}
+
+// Price stickers, phone numbers and slogans on filled or half-opaque boxes, added until they cover the drawn
+// share (20-40 %) of the photo, as resellers plaster a listing photo.
+EditStep text_dense(const cv::Mat& img, Rng& rng) {
+    cv::Mat out = img.clone();
+    const double target = uniform(rng, 0.20, 0.40);
+    cv::Mat covered = cv::Mat::zeros(out.size(), CV_8UC1);
+    const double area = static_cast<double>(out.size().area());
+    for (int attempt = 0; attempt < 60 && cv::countNonZero(covered) < target * area; ++attempt) {
+        const std::string text = random_listing_text(rng);
+        const int font = pick(rng, kFonts);
+        const int thickness = std::max(1, static_cast<int>(out.cols / uniform(rng, 120, 250)));
+        const double scale = font_scale_for_width(text, font, thickness, out.cols * uniform(rng, 0.2, 0.55));
+        int baseline = 0;
+        const cv::Size ts = cv::getTextSize(text, font, scale, thickness, &baseline);
+        const int pad = std::max(3, ts.height / 3);
+        const cv::Size box_size(ts.width + 2 * pad, ts.height + baseline + 2 * pad);
+        const cv::Rect box = cv::Rect(uniform_int(rng, 0, std::max(0, out.cols - box_size.width)),
+                                      uniform_int(rng, 0, std::max(0, out.rows - box_size.height)), box_size.width, box_size.height) &
+                             cv::Rect(0, 0, out.cols, out.rows);
+        if (box.area() <= 0) continue;
+        const cv::Scalar back = pick(rng, kBannerColours);
+        const bool light = back[0] + back[1] + back[2] > 500;
+        cv::Mat roi = out(box);
+        if (chance(rng, 0.6)) roi.setTo(back);
+        else cv::addWeighted(roi, 0.35, cv::Mat(roi.size(), CV_8UC3, back), 0.65, 0, roi);
+        cv::putText(out, text, {box.x + pad, box.y + pad + ts.height}, font, scale, light ? cv::Scalar(20, 20, 20) : cv::Scalar(255, 255, 255),
+                    thickness, cv::LINE_AA);
+        covered(box).setTo(255);
+    }
+    return {out, "text_dense:" + fmt("%.2f", cv::countNonZero(covered) / area)};
 }
 
 EditStep watermark(const cv::Mat& img, Rng& rng) {
@@ -513,6 +550,33 @@ EditStep collage(const cv::Mat& img, Rng& rng, const EditInputs& inputs) {
     return {canvas, "collage:" + std::to_string(layout.size()) + "t" + std::to_string(mine)};
 }
 
+// A grid of 4-9 equal tiles (2x2 to 3x3), the copy in one of them (filled with a light crop), the others
+// other photos: the seller's "more pictures" board.
+EditStep collage_dense(const cv::Mat& img, Rng& rng, const EditInputs& inputs) {
+    static constexpr std::array<std::pair<int, int>, 4> kGrids = {{{2, 2}, {3, 2}, {2, 3}, {3, 3}}};
+    const auto [columns, rows] = pick(rng, kGrids);
+    const int tiles = columns * rows;
+    const int mine = uniform_int(rng, 0, tiles - 1);
+    const int W = std::clamp(static_cast<int>(std::max(img.cols, img.rows) * uniform(rng, 1.2, 1.8)), columns * kMinSide + 16, 1800);
+    const int H = std::max(rows * kMinSide + 16, W * rows / columns * uniform_int(rng, 3, 4) / 4);
+    const int gap = chance(rng, 0.7) ? std::max(2, W / 150) : 0;
+    const cv::Scalar back = chance(rng, 0.7) ? cv::Scalar(255, 255, 255) : muted_colour(rng);
+    cv::Mat canvas(H, W, CV_8UC3, back);
+    for (int i = 0; i < tiles; ++i) {
+        const int c = i % columns, r = i / columns;
+        const cv::Rect cell = cv::Rect(c * W / columns + gap, r * H / rows + gap, W / columns - 2 * gap, H / rows - 2 * gap) &
+                              cv::Rect(0, 0, W, H);
+        if (i == mine) {
+            cover(img, cell.size()).copyTo(canvas(cell));
+            continue;
+        }
+        const cv::Mat* other = random_other(rng, inputs);
+        if (other) cover(*other, cell.size()).copyTo(canvas(cell));
+        else plain_background(cell.size(), rng).copyTo(canvas(cell));
+    }
+    return {canvas, "collage_dense:" + std::to_string(columns) + "x" + std::to_string(rows) + "t" + std::to_string(mine)};
+}
+
 // A phone shop-app product page drawn around the photo: status bar, title bar, photo, title, price, buttons.
 EditStep screenshot(const cv::Mat& img, Rng& rng) {
     const int W = pick(rng, std::array<int, 3>{540, 720, 828});
@@ -600,6 +664,7 @@ int stage(EditFamily f) {
     switch (f) {
         case EditFamily::new_background: return 0;
         case EditFamily::crop: return 1;
+        case EditFamily::crop_heavy: return 1;
         case EditFamily::aspect: return 2;
         case EditFamily::rescale: return 3;
         case EditFamily::mirror: return 4;
@@ -610,8 +675,10 @@ int stage(EditFamily f) {
         case EditFamily::greyscale: return 9;
         case EditFamily::blur_noise: return 10;
         case EditFamily::collage: return 11;
+        case EditFamily::collage_dense: return 11;
         case EditFamily::frame: return 12;
         case EditFamily::text_overlay: return 13;
+        case EditFamily::text_dense: return 13;
         case EditFamily::watermark: return 14;
         case EditFamily::screenshot: return 15;
         case EditFamily::jpeg: return 16;
@@ -667,6 +734,9 @@ EditStep apply_edit(EditFamily family, const cv::Mat& image, Rng& rng, const Edi
         case EditFamily::new_background: return new_background(image, rng, inputs);
         case EditFamily::collage: return collage(image, rng, inputs);
         case EditFamily::screenshot: return screenshot(image, rng);
+        case EditFamily::crop_heavy: return crop_heavy(image, rng);
+        case EditFamily::collage_dense: return collage_dense(image, rng, inputs);
+        case EditFamily::text_dense: return text_dense(image, rng);
         case EditFamily::hard_negative: break;
     }
     throw std::invalid_argument("apply_edit: " + std::string(to_string(family)) + " is not an edit");

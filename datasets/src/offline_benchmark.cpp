@@ -20,7 +20,7 @@ namespace neardup::datasets {
 namespace {
 
 // Bump when the output for the same inputs changes (edits, layout, ids), so cached builds are redone.
-constexpr int kFormatVersion = 5;
+constexpr int kFormatVersion = 6;
 constexpr int kReferenceJpegQuality = 92;
 constexpr int kContactSheetPerFamily = 3;
 constexpr int kContactSheetTile = 220;
@@ -181,6 +181,10 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
         plan.references.push_back({plan.source_ids[i], i, false});
     }
     std::sort(plan.references.begin(), plan.references.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
+    // One in six references with queries is archived as a thumbnail (not the indexed member of a group, whose
+    // hard negatives compare against it at full size).
+    for (auto& r : plan.references)
+        r.thumbnail = r.has_queries && kept[r.source].group.empty() && splitmix64(config.seed ^ fnv1a("thumbnail:" + r.id)) % 6 == 0;
 
     // Families: round robin over the edit families, shuffled, so each gets an equal share.
     std::vector<EditFamily> families;
@@ -259,6 +263,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
                 summary.in_index = m["counts"]["in_index"];
                 summary.hard_negatives = m["counts"]["hard_negative"];
                 summary.distractor_copies = m["counts"]["distractor_copies"];
+                summary.thumbnail_references = m["counts"].value("thumbnail_references", std::size_t{0});
                 summary.per_family = m["counts"]["per_family"].get<std::map<std::string, int>>();
                 summary.per_split = m["counts"]["per_split"].get<std::map<std::string, int>>();
                 say("benchmark in " + out.string() + " is up to date (config key " + key + ")");
@@ -317,8 +322,20 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     say("writing " + std::to_string(plan.references.size()) + " references");
     tbb::parallel_for(std::size_t{0}, plan.references.size(), [&](std::size_t k) {
         const auto& r = plan.references[k];
-        write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(load_seeded(plan.sources[r.source]).bgr, kReferenceJpegQuality));
+        const cv::Mat photo = load_seeded(plan.sources[r.source]).bgr;
+        if (!r.thumbnail) {
+            write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(photo, kReferenceJpegQuality));
+            return;
+        }
+        Rng rng(splitmix64(config.seed ^ fnv1a("thumbnail-size:" + r.id)));
+        const double scale = std::min(1.0, std::uniform_int_distribution<int>(150, 400)(rng) / static_cast<double>(std::max(photo.cols, photo.rows)));
+        cv::Mat small;
+        cv::resize(photo, small, cv::Size(std::max(1, static_cast<int>(photo.cols * scale + 0.5)), std::max(1, static_cast<int>(photo.rows * scale + 0.5))),
+                   0, 0, cv::INTER_AREA);
+        const int quality = (rng() & 1) ? std::uniform_int_distribution<int>(30, 50)(rng) : std::uniform_int_distribution<int>(70, 90)(rng);
+        write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(small, quality));
     });
+    for (const auto& r : plan.references) summary.thumbnail_references += r.thumbnail ? 1 : 0;
 
     say("writing " + std::to_string(plan.queries.size()) + " queries");
     std::vector<std::string> chains(plan.queries.size());
@@ -395,7 +412,11 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
     }
     for (const auto& e : kept) packages[e.package]["kept"] = packages[e.package]["kept"].get<int>() + 1;
     std::size_t with_queries = 0;
-    for (const auto& r : plan.references) with_queries += r.has_queries ? 1 : 0;
+    std::vector<std::string> thumbnails;
+    for (const auto& r : plan.references) {
+        with_queries += r.has_queries ? 1 : 0;
+        if (r.thumbnail) thumbnails.push_back(r.id);
+    }
     nlohmann::json manifest = {
         {"format_version", kFormatVersion},
         {"config_key", key},
@@ -406,6 +427,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
         {"config", {{"target_queries", config.target_queries}, {"target_references", config.target_references},
                     {"hard_negative_variants", config.hard_negative_variants}, {"tile_pool", config.tile_pool}}},
         {"source_packages", packages},
+        {"thumbnail_references", thumbnails},
         {"screening", {{"listed", entries.size()}, {"kept", sc.kept.size()}, {"dropped_small", sc.dropped_small},
                        {"dropped_flat", sc.dropped_flat}, {"dropped_low_quality", sc.dropped_low_quality},
                        {"dropped_duplicate", sc.dropped_duplicate}}},
@@ -414,7 +436,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
                     {"queries", summary.queries}, {"in_index", summary.in_index},
                     {"not_in_index", summary.queries - summary.in_index}, {"hard_negative", summary.hard_negatives},
                     {"per_family", summary.per_family}, {"per_split", summary.per_split},
-                    {"distractor_copies", summary.distractor_copies}}},
+                    {"distractor_copies", summary.distractor_copies}, {"thumbnail_references", summary.thumbnail_references}}},
     };
     std::ofstream mf(out / "manifest.json");
     mf << manifest.dump(2) << '\n';

@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
                     out.string().c_str(), summary.references, summary.queries, summary.in_index, summary.hard_negatives,
                     summary.up_to_date ? ", up to date" : "");
         for (const auto& [family, n] : summary.per_family) std::printf("  %-15s %d\n", family.c_str(), n);
+        std::printf("  %zu references stored as thumbnails\n", summary.thumbnail_references);
         if (summary.distractor_copies) std::printf("  %zu distractor copies in distractors/\n", summary.distractor_copies);
         for (const auto& [split, n] : summary.per_split) std::printf("  split %-9s %d queries\n", split.c_str(), n);
     } catch (const std::exception& e) {

@@ -230,6 +230,17 @@ TEST_CASE("recall per edit family, by decision and at the precision-0.99 thresho
     };
     CHECK(m.families == expected);
 
+    // Pairs whose reference is a thumbnail are counted again in a row of their own.
+    truth.thumbnail_references = {"R2", "R3", "R9"};
+    const auto with_thumbnails = evaluate(truth, method({{"Q1", "R1", 0.9f, true},
+                                                         {"Q3", "R3", 0.8f, false},
+                                                         {"Q2", "R2", 0.4f, true},
+                                                         {"Q4", "R1", 0.3f, true}}));
+    auto expected_with = expected;
+    expected_with.insert(expected_with.begin() + 1, FamilyRecall{kThumbnailFamily, 2, 1, 0.5, 2, 1.0});  // Q2 and Q3
+    CHECK(with_thumbnails.families == expected_with);
+    truth.thumbnail_references.clear();
+
     // A method that never reaches precision 0.99 has no per-family recall there.
     const auto weak = evaluate(truth, method({{"Q4", "R1", 0.9f, true}, {"Q1", "R1", 0.5f, true}}));
     CHECK_FALSE(weak.at_p99.point);

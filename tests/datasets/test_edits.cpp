@@ -22,7 +22,8 @@ std::vector<cv::Mat> tile_photos() {
 TEST_CASE("edit family names round-trip and match the queries.csv contract") {
     const std::vector<std::string> expected = {"crop", "rescale", "aspect", "jpeg", "colour", "greyscale", "blur_noise",
                                                "text_overlay", "watermark", "mirror", "rotate_small", "rotate_90",
-                                               "perspective", "frame", "new_background", "collage", "screenshot"};
+                                               "perspective", "frame", "new_background", "collage", "screenshot",
+                                               "crop_heavy", "collage_dense", "text_dense"};
     REQUIRE(kEditFamilies.size() == expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i) {
         CHECK(to_string(kEditFamilies[i]) == expected[i]);
@@ -62,6 +63,12 @@ TEST_CASE("geometric edits do what their names say") {
         CHECK(kept >= 0.39);
         CHECK(kept <= 0.91);
 
+        const EditStep heavy = apply_edit(EditFamily::crop_heavy, original, rng, inputs);
+        const double heavy_kept = static_cast<double>(heavy.image.size().area()) / original.size().area();
+        CHECK(heavy_kept >= 0.24);
+        CHECK(heavy_kept <= 0.51);
+        CHECK(heavy.label == "crop_heavy:" + cv::format("%.2f", heavy_kept));
+
         const EditStep r90 = apply_edit(EditFamily::rotate_90, original, rng, inputs);
         if (r90.label == "rotate_90:180") CHECK(r90.image.size() == original.size());
         else CHECK(r90.image.size() == cv::Size(original.rows, original.cols));
@@ -80,13 +87,20 @@ TEST_CASE("geometric edits do what their names say") {
     }
 }
 
-TEST_CASE("a collage keeps the original recognisable as one of its tiles") {
+TEST_CASE("a collage, sparse or dense, keeps the original recognisable as one of its tiles") {
     const cv::Mat original = neardup::test::photo_like(400, 300, 3);
     const auto tiles = tile_photos();
     const EditInputs inputs{cv::Mat(), tiles};
-    for (std::uint64_t seed = 0; seed < 6; ++seed) {
+    for (std::uint64_t seed = 0; seed < 12; ++seed) {
         Rng rng(seed);
-        EditStep c = apply_edit(EditFamily::collage, original, rng, inputs);
+        const EditFamily family = seed < 6 ? EditFamily::collage : EditFamily::collage_dense;
+        EditStep c = apply_edit(family, original, rng, inputs);
+        if (family == EditFamily::collage_dense) {
+            // "collage_dense:<columns>x<rows>t<tile>": 4 to 9 tiles.
+            const int columns = c.label[14] - '0', rows = c.label[16] - '0';
+            CHECK(columns * rows >= 4);
+            CHECK(columns * rows <= 9);
+        }
         INFO(c.label);
         CHECK(c.image.cols >= 256);
         // The original's tile holds the photo whole (letterboxed) or lightly cropped: its centre, shrunk to the
@@ -94,7 +108,7 @@ TEST_CASE("a collage keeps the original recognisable as one of its tiles") {
         // (Searched at half size, which keeps the test fast.)
         cv::resize(c.image, c.image, cv::Size(), 0.5, 0.5, cv::INTER_AREA);
         double best = 0;
-        for (double s = 0.1; s <= 0.5; s += 0.02) {
+        for (double s = 0.1; s <= 0.6; s += 0.01) {
             const cv::Mat centre = original(cv::Rect(150, 110, 100, 80));
             cv::Mat small;
             cv::resize(centre, small, cv::Size(), s, s, cv::INTER_AREA);
@@ -106,6 +120,27 @@ TEST_CASE("a collage keeps the original recognisable as one of its tiles") {
             best = std::max(best, max_value);
         }
         CHECK(best > 0.9);
+    }
+}
+
+TEST_CASE("dense text covers 20-40 % of the photo with boxes, as its label says") {
+    const cv::Mat original = neardup::test::photo_like(480, 360, 5);
+    for (std::uint64_t seed = 0; seed < 10; ++seed) {
+        Rng rng(seed);
+        const EditStep t = apply_edit(EditFamily::text_dense, original, rng, {});
+        INFO(t.label);
+        REQUIRE(t.image.size() == original.size());
+        const double said = std::stod(t.label.substr(t.label.find(':') + 1));
+        CHECK(said >= 0.2);
+        CHECK(said <= 0.6);  // the last box may overshoot the drawn share
+        // Pixels the boxes changed: at most the covered share, and most of it (a box may repeat a colour).
+        cv::Mat diff, changed;
+        cv::absdiff(t.image, original, diff);
+        cv::cvtColor(diff, diff, cv::COLOR_BGR2GRAY);
+        cv::threshold(diff, changed, 8, 255, cv::THRESH_BINARY);
+        const double share = cv::countNonZero(changed) / static_cast<double>(original.size().area());
+        CHECK(share <= said + 0.01);
+        CHECK(share >= said * 0.5);
     }
 }
 

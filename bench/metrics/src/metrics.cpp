@@ -116,9 +116,7 @@ MethodMetrics evaluate(const BenchmarkTruth& truth, const MethodPredictions& met
         std::unordered_map<std::string, const std::string*> family_of;
         for (const QueryInfo& q : truth.queries) family_of.emplace(q.query_id, &q.family);
         std::map<std::string, FamilyRecall> families;  // ordered by name
-        for (std::size_t g = 0; g < gt.pairs.size(); ++g) {
-            const auto it = family_of.find(gt.pairs[g].query_id);
-            const std::string name = it == family_of.end() ? std::string(kUnlistedFamily) : *it->second;
+        const auto count = [&](const std::string& name, std::size_t g) {
             FamilyRecall& f = families[name];
             f.family = name;
             ++f.ground_truth_pairs;
@@ -128,6 +126,11 @@ MethodMetrics evaluate(const BenchmarkTruth& truth, const MethodPredictions& met
                 if (!f.found_at_p99) f.found_at_p99 = 0;
                 if (i != kNone && preds[i].score >= m.at_p99.point->threshold) ++*f.found_at_p99;
             }
+        };
+        for (std::size_t g = 0; g < gt.pairs.size(); ++g) {
+            const auto it = family_of.find(gt.pairs[g].query_id);
+            count(it == family_of.end() ? std::string(kUnlistedFamily) : *it->second, g);
+            if (truth.thumbnail_references.count(gt.pairs[g].reference_id)) count(kThumbnailFamily, g);
         }
         for (auto& [name, f] : families) {
             f.decision_recall = ratio(f.found_by_decision, f.ground_truth_pairs);

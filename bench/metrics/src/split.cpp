@@ -9,6 +9,7 @@ namespace neardup::bench {
 BenchmarkTruth truth_of_split(const BenchmarkTruth& truth, std::string_view split) {
     std::unordered_set<std::string> in_split;
     BenchmarkTruth out;
+    out.thumbnail_references = truth.thumbnail_references;
     for (const QueryInfo& q : truth.queries)
         if (q.split == split) {
             in_split.insert(q.query_id);

@@ -33,16 +33,19 @@ enum class EditFamily : int {
     new_background,
     collage,
     screenshot,
+    crop_heavy,     // a crop keeping 25-50 % of the area
+    collage_dense,  // a grid of 4-9 tiles, the copy one of them
+    text_dense,     // price stickers and listing text covering 20-40 % of the photo
     hard_negative,  // not an edit: a different photo of an indexed object (its own chain follows)
 };
 
 // Every family that is an edit of the original (all but hard_negative), in declaration order.
-inline constexpr std::array<EditFamily, 17> kEditFamilies = {
+inline constexpr std::array<EditFamily, 20> kEditFamilies = {
     EditFamily::crop,         EditFamily::rescale,      EditFamily::aspect,     EditFamily::jpeg,
     EditFamily::colour,       EditFamily::greyscale,    EditFamily::blur_noise, EditFamily::text_overlay,
     EditFamily::watermark,    EditFamily::mirror,       EditFamily::rotate_small, EditFamily::rotate_90,
     EditFamily::perspective,  EditFamily::frame,        EditFamily::new_background, EditFamily::collage,
-    EditFamily::screenshot,
+    EditFamily::screenshot,   EditFamily::crop_heavy,   EditFamily::collage_dense, EditFamily::text_dense,
 };
 
 std::string_view to_string(EditFamily family) noexcept;

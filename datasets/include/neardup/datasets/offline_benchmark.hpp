@@ -46,6 +46,9 @@ struct PlannedReference {
     std::string id;
     std::size_t source = 0;  // index into the kept entries
     bool has_queries = false;
+    // Stored as a thumbnail (long side 150-400 px, half of them heavily recompressed), as archives that keep
+    // only a listing's small picture do; its queries are still edited from the full-size photo.
+    bool thumbnail = false;
 };
 
 struct PlannedQuery {
@@ -75,7 +78,7 @@ BenchmarkPlan plan_benchmark(const std::vector<SourceEntry>& kept, const Benchma
 struct BuildSummary {
     std::size_t listed = 0;
     ScreeningResult screening;
-    std::size_t references = 0, queries = 0, in_index = 0, hard_negatives = 0, distractor_copies = 0;
+    std::size_t references = 0, queries = 0, in_index = 0, hard_negatives = 0, distractor_copies = 0, thumbnail_references = 0;
     std::map<std::string, int> per_family;
     std::map<std::string, int> per_split;  // queries in train and in test
     double seconds = 0;

@@ -1,6 +1,7 @@
 // What a benchmark knows about its queries: the true (query, reference) matches, edit families, hard negatives.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct BenchmarkTruth {
     GroundTruth ground_truth;
     std::vector<QueryInfo> queries;
     std::vector<HardNegative> hard_negatives;
+    // References archived as thumbnails: their pairs are also reported together as one more row of the
+    // family tables (kThumbnailFamily).
+    std::set<std::string> thumbnail_references;
 };
 
 }  // namespace neardup::bench

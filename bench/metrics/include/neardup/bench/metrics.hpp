@@ -19,6 +19,9 @@ inline constexpr double kPrecisionTarget99 = 0.99;
 
 // Name of the family of ground-truth pairs whose query has no row in queries.csv.
 inline constexpr const char* kUnlistedFamily = "(not in queries.csv)";
+// Name of the row of pairs whose reference is a thumbnail (BenchmarkTruth::thumbnail_references), whatever
+// the query's family: the same pairs are also counted in their own family's row.
+inline constexpr const char* kThumbnailFamily = "(thumbnail reference)";
 
 // Precision and recall of "every prediction with score >= threshold is a copy".
 struct PrPoint {
