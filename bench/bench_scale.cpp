@@ -3,7 +3,7 @@
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
-//                          parallel-verification] [--nprobe N]
+//                          parallel-verification|wide-popcount] [--nprobe N]
 //               [--shortlist N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "neardup/engine/hamming.hpp"
 #include "neardup/engine/signature_codec.hpp"
 #include "neardup/indexer/image_files.hpp"
 #include "neardup/indexer/index_job.hpp"
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -257,10 +258,16 @@ int main(int argc, char** argv) {
         (trace.matched ? t.whole_match : t.whole_nomatch).push_back(whole);
     };
     Timings main_t, other_t;
+    // wide-popcount: the same store, the scan on its portable path for the "off" column.
+    const bool toggle_wide = compare == "wide-popcount";
     for (const auto& f : files) {
         const auto bytes = indexer::read_file(f, 64ull << 20);
         if (!bytes) continue;
-        if (other) time_query(*other, bytes.value(), other_t);
+        if (other) {
+            detail::allow_wide_popcount(!toggle_wide);
+            time_query(*other, bytes.value(), other_t);
+            detail::allow_wide_popcount(true);
+        }
         time_query(store, bytes.value(), main_t);
     }
     const auto p3 = [](const std::vector<double>& v) {

@@ -2,8 +2,16 @@
 #include "neardup/engine/popcnt_clones.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NEARDUP_WIDE_POPCOUNT 1
+#include <immintrin.h>
+#else
+#define NEARDUP_WIDE_POPCOUNT 0
+#endif
 
 namespace neardup {
 namespace {
@@ -36,12 +44,87 @@ void NearestK::push(std::int32_t distance, std::int64_t id) {
     ids[i] = id;
 }
 
+namespace detail {
+
 NEARDUP_POPCNT_CLONES
-void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest) {
-    for (std::size_t j = 0; j < n; ++j) {
+void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n,
+                             NearestK& nearest, std::size_t first) {
+    for (std::size_t j = first; j < n; ++j) {
         const int d = distance32(query, codes + j * kBinaryDescriptorBytes);
         if (d <= nearest.worst()) nearest.push(d, ids ? ids[j] : static_cast<std::int64_t>(j));
     }
+}
+
+#if NEARDUP_WIDE_POPCOUNT
+// GCC 12's AVX-512 headers start some intrinsics from an "undefined" vector, which its flow analysis reports
+// as uninitialised once inlined here.
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// Eight codes per step: four 512-bit loads of two codes each, XOR, VPOPCNTQ, then the four 64-bit counts of
+// each code summed by two rounds of lane shuffles. The counts come out in the order j, j+2, j+1, j+3, j+4,
+// j+6, j+5, j+7; only those within the current k-th distance are offered (NearestK's result does not depend
+// on the order of offers).
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512vpopcntdq"))) void scan_hamming32_wide(
+    const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest) {
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query)));
+    static constexpr int kRow[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    std::size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const std::uint8_t* c = codes + j * kBinaryDescriptorBytes;
+        const __m512i p0 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c), q));
+        const __m512i p1 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 64), q));
+        const __m512i p2 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 128), q));
+        const __m512i p3 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 192), q));
+        // Per 128-bit lane, pairs of words summed: (p0's, p1's), then (p2's, p3's)...
+        const __m512i s01 = _mm512_add_epi64(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
+        const __m512i s23 = _mm512_add_epi64(_mm512_unpacklo_epi64(p2, p3), _mm512_unpackhi_epi64(p2, p3));
+        // ...then the two halves of each code: lanes 0 and 2 plus lanes 1 and 3 of each.
+        const __m512i d = _mm512_add_epi64(_mm512_shuffle_i64x2(s01, s23, 0x88), _mm512_shuffle_i64x2(s01, s23, 0xDD));
+        unsigned mask = _mm512_cmple_epu64_mask(d, _mm512_set1_epi64(nearest.worst()));
+        if (!mask) continue;
+        alignas(64) std::uint64_t dist[8];
+        _mm512_store_si512(dist, d);
+        for (; mask; mask &= mask - 1) {
+            const int lane = __builtin_ctz(mask);
+            const int distance = static_cast<int>(dist[lane]);
+            const std::size_t row = j + static_cast<std::size_t>(kRow[lane]);
+            if (distance <= nearest.worst()) nearest.push(distance, ids ? ids[row] : static_cast<std::int64_t>(row));
+        }
+    }
+    scan_hamming32_portable(query, codes, ids, n, nearest, j);  // the last n % 8 rows
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+bool wide_popcount_supported() {
+#if NEARDUP_WIDE_POPCOUNT
+    static const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq");
+    return supported;
+#else
+    return false;
+#endif
+}
+
+namespace {
+std::atomic<bool> wide_allowed{true};
+}
+
+void allow_wide_popcount(bool allowed) { wide_allowed.store(allowed, std::memory_order_relaxed); }
+
+}  // namespace detail
+
+void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest) {
+#if NEARDUP_WIDE_POPCOUNT
+    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed))
+        return detail::scan_hamming32_wide(query, codes, ids, n, nearest);
+#endif
+    detail::scan_hamming32_portable(query, codes, ids, n, nearest, 0);
 }
 
 NEARDUP_POPCNT_CLONES

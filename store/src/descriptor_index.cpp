@@ -88,7 +88,7 @@ void DescriptorIndex::add_many(const std::vector<std::int64_t>& ids, const std::
 void DescriptorIndex::rebuild_short_codes() {
     short_codes_.clear();
     const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get());
-    if (!vocabulary_ || !ivf) return;
+    if (!vocabulary_ || !ivf || options_.shortlist <= 0) return;
     short_codes_.resize(ivf->nlist);
     std::vector<std::int64_t> all(ivf->nlist);
     for (std::size_t l = 0; l < all.size(); ++l) all[l] = static_cast<std::int64_t>(l);
@@ -97,7 +97,7 @@ void DescriptorIndex::rebuild_short_codes() {
 
 void DescriptorIndex::sync_short_codes(const std::int64_t* lists, std::size_t n) {
     const auto* ivf = dynamic_cast<const faiss::IndexBinaryIVF*>(index_.get());
-    if (!vocabulary_ || !ivf) return;
+    if (!vocabulary_ || !ivf || options_.shortlist <= 0) return;
     if (short_codes_.size() != ivf->nlist) short_codes_.resize(ivf->nlist);
     for (std::size_t i = 0; i < n; ++i) {
         if (lists[i] < 0) continue;

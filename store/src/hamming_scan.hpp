@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <faiss/IndexBinary.h>
 
-#include "neardup/engine/hamming.hpp"
-
 namespace neardup::store::detail {
 
 // True when `index` is a kind this scan handles: IndexBinaryIDMap over IndexBinaryFlat, or IndexBinaryIVF

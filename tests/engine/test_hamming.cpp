@@ -59,21 +59,29 @@ TEST_CASE("the k-nearest scan keeps the k smallest, ties to the smaller id", "[e
     std::copy_n(many.data(), 32 * 10, many.data() + 32 * 500);  // exact duplicates: equal distances
     std::vector<std::int64_t> ids(1000);
     for (int j = 0; j < 1000; ++j) ids[j] = 5000 - j;  // ids not in row order
-    for (int k : {1, 8, 20}) {
-        const std::uint8_t* q = many.data() + 32 * 3;
-        std::vector<std::int32_t> d(k);
-        std::vector<std::int64_t> id(k);
-        NearestK nearest(k, d.data(), id.data());
-        scan_hamming32(q, many.data(), ids.data(), 1000, nearest);
-        std::vector<std::pair<int, std::int64_t>> all;
-        for (int j = 0; j < 1000; ++j) all.emplace_back(naive_distance(q, &many[j * 32]), ids[j]);
-        std::sort(all.begin(), all.end());
-        INFO(k);
-        for (int i = 0; i < k; ++i) {
-            CHECK(d[i] == all[i].first);
-            CHECK(id[i] == all[i].second);
-        }
-    }
+    // Both paths (eight rows per step where the CPU has AVX-512 VPOPCNTQ, one at a time), with and without
+    // ids, over row counts that leave every tail length after the steps of eight.
+    INFO("wide path " << (detail::wide_popcount_supported() ? "in use" : "not supported here"));
+    for (const bool portable : {false, true})
+        for (const bool with_ids : {true, false})
+            for (std::size_t n : {1000, 999, 997, 993, 7, 1})
+                for (int k : {1, 8, 20}) {
+                    const std::uint8_t* q = many.data() + 32 * 3;
+                    std::vector<std::int32_t> d(k);
+                    std::vector<std::int64_t> id(k);
+                    NearestK nearest(k, d.data(), id.data());
+                    const std::int64_t* row_ids = with_ids ? ids.data() : nullptr;
+                    if (portable) detail::scan_hamming32_portable(q, many.data(), row_ids, n, nearest, 0);
+                    else scan_hamming32(q, many.data(), row_ids, n, nearest);
+                    std::vector<std::pair<int, std::int64_t>> all;
+                    for (std::size_t j = 0; j < n; ++j) all.emplace_back(naive_distance(q, &many[j * 32]), with_ids ? ids[j] : static_cast<std::int64_t>(j));
+                    std::sort(all.begin(), all.end());
+                    INFO("portable " << portable << " ids " << with_ids << " n " << n << " k " << k);
+                    for (int i = 0; i < k; ++i) {
+                        CHECK(d[i] == (i < static_cast<int>(n) ? all[i].first : INT32_MAX));
+                        CHECK(id[i] == (i < static_cast<int>(n) ? all[i].second : -1));
+                    }
+                }
     // Fewer rows than k: the rest stays empty.
     std::vector<std::int32_t> d(4);
     std::vector<std::int64_t> id(4);

@@ -119,7 +119,7 @@ TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-fo
         std::map<std::int64_t, int> got_map;
         for (const auto& n : got) got_map[n.id] = n.distance;
         for (const auto& n : want) {
-            if (n.distance > detail::HashTables::kExactRadius) continue;
+            if (n.distance > store::detail::HashTables::kExactRadius) continue;
             INFO("trial " << trial << " id " << n.id << " distance " << n.distance);
             REQUIRE(got_map.contains(n.id));
             CHECK(got_map[n.id] == n.distance);
@@ -414,7 +414,7 @@ TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe cou
     REQUIRE(ivf != nullptr);
     ivf->nprobe = static_cast<std::size_t>(options.nprobe);
     REQUIRE(ivf->nlist > 100u);
-    REQUIRE(detail::fast_scan_supported(*raw));
+    REQUIRE(store::detail::fast_scan_supported(*raw));
     constexpr int kQueries = 400, k = 8;
     std::vector<std::uint8_t> queries;
     for (int q = 0; q < kQueries; ++q) {
@@ -425,7 +425,7 @@ TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe cou
     std::vector<faiss::IndexBinary::idx_t> want_l(kQueries * k);
     std::vector<std::int64_t> got_l(kQueries * k);
     raw->search(kQueries, queries.data(), k, want_d.data(), want_l.data());
-    detail::fast_scan(*raw, kQueries, queries.data(), k, got_d.data(), got_l.data());
+    store::detail::fast_scan(*raw, kQueries, queries.data(), k, got_d.data(), got_l.data());
     int same_lists = 0;
     for (int q = 0; q < kQueries; ++q) {
         INFO("query " << q);
@@ -454,13 +454,13 @@ TEST_CASE("flat PDQ and descriptor indexes, new or loaded, are searched by the P
         return map;
     };
     const auto fresh = flat_map();
-    CHECK(detail::fast_scan_supported(*fresh));
+    CHECK(store::detail::fast_scan_supported(*fresh));
     test::TempDir dir;
     faiss::write_index_binary(fresh.get(), (dir / "flat.faiss").c_str());
     std::unique_ptr<faiss::IndexBinary> loaded(faiss::read_index_binary((dir / "flat.faiss").c_str()));
-    CHECK(detail::fast_scan_supported(*loaded));
+    CHECK(store::detail::fast_scan_supported(*loaded));
     // Other code sizes are not for this scan.
     auto wide = std::make_unique<faiss::IndexBinaryIDMap>(new faiss::IndexBinaryFlat(512));
     wide->own_fields = true;
-    CHECK_FALSE(detail::fast_scan_supported(*wide));
+    CHECK_FALSE(store::detail::fast_scan_supported(*wide));
 }

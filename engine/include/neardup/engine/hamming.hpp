@@ -21,8 +21,18 @@ struct NearestK {
     std::int32_t worst() const { return distances[k - 1]; }
 };
 
-// Offers every row of `codes` (n rows of 32 bytes, ids[j] or j when ids is null) to `nearest`.
+// Offers every row of `codes` (n rows of 32 bytes, ids[j] or j when ids is null) to `nearest`. On CPUs with
+// AVX-512 VPOPCNTQ eight rows are measured per step (detail::wide_popcount_supported); the result is the same.
 void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest);
+
+namespace detail {
+// The two paths of scan_hamming32, for tests: rows [first, n) one at a time, and whether the CPU has the wide one.
+void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n,
+                             NearestK& nearest, std::size_t first);
+bool wide_popcount_supported();
+// Benchmarks time both paths in one run: false keeps scan_hamming32 on the portable one (default true).
+void allow_wide_popcount(bool allowed);
+}  // namespace detail
 
 struct TwoNearest {
     int index = -1;                  // nearest reference row, -1 when there is none
