@@ -44,6 +44,21 @@ LocalFeatures random_features(std::mt19937_64& rng, int n) {
     for (auto& b : f.descriptors) b = static_cast<std::uint8_t>(rng());
     return f;
 }
+// Descriptors clustered as real ORB descriptors are: `count` random patterns, and copies of them with bits
+// flipped.
+struct Clusters {
+    std::mt19937_64 rng;
+    std::vector<std::array<std::uint8_t, 32>> patterns;
+    Clusters(std::uint64_t seed, std::size_t count) : rng(seed), patterns(count) {
+        for (auto& p : patterns)
+            for (auto& b : p) b = static_cast<std::uint8_t>(rng());
+    }
+    std::array<std::uint8_t, 32> near(const std::array<std::uint8_t, 32>& p, int flips) {
+        auto d = p;
+        for (int i = 0; i < flips; ++i) d[rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        return d;
+    }
+};
 }  // namespace
 
 TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", "[store][pdq_index][oracle]") {
@@ -310,15 +325,10 @@ TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the fu
     // Clustered descriptors as in real photos: a query that copies an indexed descriptor (within ORB's own
     // noise) must get the same nearest neighbours from a shortlist of 64 as from the walk measuring every
     // entry on 256 bits; a shortlist of 1 must not (so the check can fail).
-    std::mt19937_64 rng(13);
-    std::vector<std::array<std::uint8_t, 32>> patterns(200);
-    for (auto& p : patterns)
-        for (auto& b : p) b = static_cast<std::uint8_t>(rng());
-    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) {
-        auto d = p;
-        for (int i = 0; i < flips; ++i) d[rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
-        return d;
-    };
+    Clusters clusters(13, 200);
+    auto& rng = clusters.rng;
+    const auto& patterns = clusters.patterns;
+    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) { return clusters.near(p, flips); };
     DescriptorIndexOptions options;
     options.ivf_threshold = 10'000;
     std::vector<LocalFeatures> refs;
@@ -383,15 +393,10 @@ TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe cou
     // Descriptors clustered as real ORB descriptors are (copies of a few hundred patterns, a few bits apart),
     // enough of them for the inverted file, searched with the production probe count. The scan must pick the
     // same lists as FAISS's quantizer and the same neighbours in them.
-    std::mt19937_64 rng(11);
-    std::vector<std::array<std::uint8_t, 32>> patterns(300);
-    for (auto& p : patterns)
-        for (auto& b : p) b = static_cast<std::uint8_t>(rng());
-    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) {
-        auto d = p;
-        for (int i = 0; i < flips; ++i) d[rng() % 32] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
-        return d;
-    };
+    Clusters clusters(11, 300);
+    auto& rng = clusters.rng;
+    const auto& patterns = clusters.patterns;
+    const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) { return clusters.near(p, flips); };
     DescriptorIndexOptions options;  // production nprobe and list count
     options.ivf_threshold = 10'000;
     DescriptorIndex index(options);
