@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
     std::size_t mirror_descriptors = defaults.mirror_vote_descriptors, region_descriptors = defaults.region_vote_descriptors;
     app.add_option("--mirror-descriptors", mirror_descriptors, "query descriptors voting in the mirrored pass")->capture_default_str();
     app.add_option("--region-descriptors", region_descriptors, "query descriptors voting in each region's search")->capture_default_str();
+    int min_frame = defaults.signature.features.min_frame_long_side;
+    app.add_option("--min-frame", min_frame, "long side smaller images are upscaled to before detection (0: never)")->capture_default_str();
     int fine_levels = defaults.signature.query_fine_levels;
     app.add_option("--fine-levels", fine_levels, "pyramid levels of a query's finer feature frame (0: only scales above the coarse frame)")
         ->capture_default_str();
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     store_options.descriptors = descriptor_options;
     store_options.mirror_vote_descriptors = mirror_descriptors;
     store_options.signature.query_fine_levels = fine_levels;
+    store_options.signature.features.min_frame_long_side = min_frame;
     store_options.region_vote_descriptors = region_descriptors;
     if (exact) store_options.descriptors.ivf_threshold = std::numeric_limits<std::size_t>::max();
     if (no_early_exit) store_options.early_exit_pdq_distance = -1;

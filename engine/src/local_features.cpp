@@ -117,10 +117,18 @@ cv::Mat feature_frame(const cv::Mat& image, const FeatureOptions& options) {
         throw std::invalid_argument("extract_local_features: max_keypoints must be > 0 and frame_long_side in [32, 4095]");
     if (options.pyramid_levels < 1 || options.pyramid_levels > 16)
         throw std::invalid_argument("extract_local_features: pyramid_levels must be in [1, 16]");
+    if (options.min_frame_long_side < 0) throw std::invalid_argument("extract_local_features: min_frame_long_side must be >= 0");
     cv::Mat gray;
     if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     else gray = image;
-    return downscale_to(gray, options.frame_long_side);
+    const int long_side = std::max(gray.cols, gray.rows);
+    const int min_long_side = std::min(options.min_frame_long_side, options.frame_long_side);
+    if (long_side >= min_long_side) return downscale_to(gray, options.frame_long_side);
+    const double f = static_cast<double>(min_long_side) / long_side;
+    cv::Mat up;
+    cv::resize(gray, up, cv::Size(std::max(1, static_cast<int>(std::lround(gray.cols * f))), std::max(1, static_cast<int>(std::lround(gray.rows * f)))),
+               0, 0, cv::INTER_LINEAR);
+    return up;
 }
 
 cv::Ptr<cv::ORB> make_orb(const FeatureOptions& options) {

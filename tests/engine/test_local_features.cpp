@@ -55,6 +55,29 @@ TEST_CASE("features are capped, inside their frame and laid out compactly", "[lo
     }
 }
 
+TEST_CASE("a thumbnail is described on a frame upscaled to min_frame_long_side", "[local_features]") {
+    cv::Mat thumbnail;
+    const cv::Mat full = photo("sample1_1920.jpg");
+    cv::resize(full, thumbnail, cv::Size(150, full.rows * 150 / full.cols), 0, 0, cv::INTER_AREA);
+    FeatureOptions own_size;
+    own_size.min_frame_long_side = 0;
+    const LocalFeatures small = extract_local_features(thumbnail, own_size);
+    CHECK(small.frame_width == 150);
+    const LocalFeatures upscaled = extract_local_features(thumbnail, FeatureOptions{});
+    CHECK(upscaled.frame_width == FeatureOptions{}.min_frame_long_side);
+    CHECK(upscaled.frame_height == static_cast<int>(std::lround(thumbnail.rows * 448.0 / 150)));
+    INFO("keypoints at 150 px: " << small.size() << ", upscaled: " << upscaled.size());
+    CHECK(upscaled.size() > small.size() * 3 / 2);  // the point of it: room for keypoints
+    // Never beyond frame_long_side, and larger images are not touched.
+    FeatureOptions capped;
+    capped.frame_long_side = 300;
+    CHECK(extract_local_features(thumbnail, capped).frame_width == 300);
+    CHECK(extract_local_features(full, FeatureOptions{}).frame_width == 512);
+    FeatureOptions negative;
+    negative.min_frame_long_side = -1;
+    CHECK_THROWS_WITH(extract_local_features(thumbnail, negative), "extract_local_features: min_frame_long_side must be >= 0");
+}
+
 TEST_CASE("the first n features are the same keypoints and descriptor rows, in order", "[local_features]") {
     FeatureOptions options;
     options.max_keypoints = 120;
