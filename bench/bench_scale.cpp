@@ -3,7 +3,8 @@
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
-//                          parallel-verification|wide-popcount] [--nprobe N]
+//                          parallel-verification|wide-popcount|
+//                          min-frame] [--nprobe N]
 //               [--shortlist N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -222,6 +223,7 @@ int main(int argc, char** argv) {
         if (compare == "parallel-regions") o.parallel_regions = false;
         if (compare == "shortlist") o.descriptors.shortlist = 0;
         if (compare == "parallel-verification") o.parallel_verification = false;
+        if (compare == "min-frame") o.signature.features.min_frame_long_side = 0;
         other = std::make_unique<store::Store>(db, o);
     }
 
