@@ -126,7 +126,8 @@ private:
         int pdq_quality = 0;
     };
     using ExplainedById = std::unordered_map<std::int64_t, Explained>;
-    // Verifies `candidates` in order, skipping ids already in `hits` and those inactive in `view`.
+    // Verifies `candidates` (in parallel with StoreOptions::parallel_verification), appending their hits in
+    // candidate order, skipping ids already in `hits` and those inactive in `view`.
     void verify(const IndexView& view, const QuerySignature& query, const std::vector<std::int64_t>& candidates,
                 const SearchOptions& options, std::vector<SearchHit>& hits, ExplainedById& explained, SearchTrace& trace) const;
     // StoreOptions::shared_inlier_references: re-scores each hit without the query keypoints that explain
