@@ -154,6 +154,12 @@ const cv::Mat* random_other(Rng& rng, const EditInputs& inputs) {
     return &inputs.other_photos[static_cast<std::size_t>(uniform_int(rng, 0, static_cast<int>(inputs.other_photos.size()) - 1))];
 }
 
+// A collage tile that is not the copy: another photo filling `size`, or a plain background when there are none.
+cv::Mat other_tile(cv::Size size, Rng& rng, const EditInputs& inputs) {
+    const cv::Mat* other = random_other(rng, inputs);
+    return other ? cover(*other, size) : plain_background(size, rng);
+}
+
 // Alpha-blends `overlay` onto `img` where `alpha` (0..255, CV_8UC1) says, scaled by `opacity`.
 void blend(cv::Mat& img, const cv::Mat& overlay, const cv::Mat& alpha, double opacity) {
     for (int y = 0; y < img.rows; ++y) {
@@ -543,9 +549,7 @@ EditStep collage(const cv::Mat& img, Rng& rng, const EditInputs& inputs) {
             }
             continue;
         }
-        const cv::Mat* other = random_other(rng, inputs);
-        if (other) cover(*other, cell.size()).copyTo(canvas(cell));
-        else plain_background(cell.size(), rng).copyTo(canvas(cell));
+        other_tile(cell.size(), rng, inputs).copyTo(canvas(cell));
     }
     return {canvas, "collage:" + std::to_string(layout.size()) + "t" + std::to_string(mine)};
 }
@@ -570,9 +574,7 @@ EditStep collage_dense(const cv::Mat& img, Rng& rng, const EditInputs& inputs) {
             cover(img, cell.size()).copyTo(canvas(cell));
             continue;
         }
-        const cv::Mat* other = random_other(rng, inputs);
-        if (other) cover(*other, cell.size()).copyTo(canvas(cell));
-        else plain_background(cell.size(), rng).copyTo(canvas(cell));
+        other_tile(cell.size(), rng, inputs).copyTo(canvas(cell));
     }
     return {canvas, "collage_dense:" + std::to_string(columns) + "x" + std::to_string(rows) + "t" + std::to_string(mine)};
 }

@@ -16,6 +16,8 @@
 #include <opencv2/imgproc.hpp>
 #include <tbb/parallel_for.h>
 
+#include "neardup/engine/local_features.hpp"
+
 namespace neardup::datasets {
 namespace {
 
@@ -328,14 +330,10 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
             return;
         }
         Rng rng(splitmix64(config.seed ^ fnv1a("thumbnail-size:" + r.id)));
-        const double scale = std::min(1.0, std::uniform_int_distribution<int>(150, 400)(rng) / static_cast<double>(std::max(photo.cols, photo.rows)));
-        cv::Mat small;
-        cv::resize(photo, small, cv::Size(std::max(1, static_cast<int>(photo.cols * scale + 0.5)), std::max(1, static_cast<int>(photo.rows * scale + 0.5))),
-                   0, 0, cv::INTER_AREA);
+        const cv::Mat small = downscale_to(photo, std::uniform_int_distribution<int>(150, 400)(rng));
         const int quality = (rng() & 1) ? std::uniform_int_distribution<int>(30, 50)(rng) : std::uniform_int_distribution<int>(70, 90)(rng);
         write_file(out / "references" / (r.id + ".jpg"), encode_jpeg(small, quality));
     });
-    for (const auto& r : plan.references) summary.thumbnail_references += r.thumbnail ? 1 : 0;
 
     say("writing " + std::to_string(plan.queries.size()) + " queries");
     std::vector<std::string> chains(plan.queries.size());
@@ -417,6 +415,7 @@ BuildSummary build_offline_benchmark(const std::vector<SourceEntry>& entries, co
         with_queries += r.has_queries ? 1 : 0;
         if (r.thumbnail) thumbnails.push_back(r.id);
     }
+    summary.thumbnail_references = thumbnails.size();
     nlohmann::json manifest = {
         {"format_version", kFormatVersion},
         {"config_key", key},

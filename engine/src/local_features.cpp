@@ -98,15 +98,23 @@ LocalFeatures LocalFeatures::first(std::size_t n) const {
     return out;
 }
 
-cv::Mat downscale_to(const cv::Mat& image, int long_side) {
-    const int current = std::max(image.cols, image.rows);
-    if (current <= long_side) return image;
-    const double f = static_cast<double>(long_side) / current;
+namespace {
+
+// `image` resized so that its longer side is `long_side`, the aspect kept.
+cv::Mat resize_long_side(const cv::Mat& image, int long_side, int interpolation) {
+    const double f = static_cast<double>(long_side) / std::max(image.cols, image.rows);
     cv::Mat out;
     cv::resize(image, out, cv::Size(std::max(1, static_cast<int>(std::lround(image.cols * f))),
                                     std::max(1, static_cast<int>(std::lround(image.rows * f)))),
-               0, 0, cv::INTER_AREA);
+               0, 0, interpolation);
     return out;
+}
+
+}  // namespace
+
+cv::Mat downscale_to(const cv::Mat& image, int long_side) {
+    if (std::max(image.cols, image.rows) <= long_side) return image;
+    return resize_long_side(image, long_side, cv::INTER_AREA);
 }
 
 namespace {
@@ -121,14 +129,9 @@ cv::Mat feature_frame(const cv::Mat& image, const FeatureOptions& options) {
     cv::Mat gray;
     if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     else gray = image;
-    const int long_side = std::max(gray.cols, gray.rows);
     const int min_long_side = std::min(options.min_frame_long_side, options.frame_long_side);
-    if (long_side >= min_long_side) return downscale_to(gray, options.frame_long_side);
-    const double f = static_cast<double>(min_long_side) / long_side;
-    cv::Mat up;
-    cv::resize(gray, up, cv::Size(std::max(1, static_cast<int>(std::lround(gray.cols * f))), std::max(1, static_cast<int>(std::lround(gray.rows * f)))),
-               0, 0, cv::INTER_LINEAR);
-    return up;
+    if (std::max(gray.cols, gray.rows) >= min_long_side) return downscale_to(gray, options.frame_long_side);
+    return resize_long_side(gray, min_long_side, cv::INTER_LINEAR);
 }
 
 cv::Ptr<cv::ORB> make_orb(const FeatureOptions& options) {

@@ -260,71 +260,58 @@ TEST_CASE("descriptor votes equal a brute-force count, flat and inverted-file al
         for (const auto& v : view.vote({&query}, options, 100)) got_map[v.id] = v.votes;
         CHECK(got_map == without);
     }
-    // Inverted file over a vocabulary probing every word is exact too: built at once, filed as it grows,
-    // after a save and load with its vocabulary attached, and as segments sharing one vocabulary.
-    DescriptorIndexOptions ivf_options = options;
-    ivf_options.ivf_threshold = 1000;
-    ivf_options.nprobe = 1 << 20;
-    ivf_options.probe_groups = 1 << 20;
-    DescriptorIndex ivf(ivf_options);
-    for (int i = 0; i < 60; ++i) ivf.add(i + 1, refs[i]);
-    ivf.optimise();
-    REQUIRE(ivf.vocabulary() != nullptr);
-    check(ivf);
-    DescriptorIndex grown(ivf_options);
-    grown.organise(ivf.vocabulary());
-    for (int i = 0; i < 60; ++i) grown.add(i + 1, refs[i]);
-    check(grown);
-    check(grown.clone());
-    test::TempDir dir;
-    ivf.save(dir / "d.faiss");
-    auto loaded = DescriptorIndex::load(dir / "d.faiss", ivf_options);
-    std::vector<std::shared_ptr<const Vocabulary>> known{ivf.vocabulary()};
-    loaded.attach_vocabulary(ivf.vocabulary()->groups(), known);
-    CHECK(loaded.vocabulary() == ivf.vocabulary());  // the same words: shared, not a second copy
-    check(loaded);
-    IndexView view;
-    for (int part = 0; part < 3; ++part) {
-        auto segment = std::make_shared<Segment>(ivf_options);
-        segment->descriptors.organise(ivf.vocabulary());
-        for (int i = part * 20; i < part * 20 + 20; ++i) segment->descriptors.add(i + 1, refs[i]);
-        view.segments.push_back(std::move(segment));
-    }
-    std::map<std::int64_t, int> got_map;
-    for (const auto& v : view.vote({&query}, ivf_options, 100)) got_map[v.id] = v.votes;
-    CHECK(got_map == want);
-    // A shortlist as long as the index keeps every entry, so its votes are exact too; this holds only
-    // while each list's short codes follow its entries: built at once, filed as it grows, cloned, loaded.
-    SECTION("short codes of every list, however it was filled") {
-        DescriptorIndexOptions short_options = ivf_options;
-        short_options.shortlist = 60 * 64;
-        DescriptorIndex s(short_options);
-        for (int i = 0; i < 60; ++i) s.add(i + 1, refs[i]);
-        s.optimise();
-        REQUIRE(s.vocabulary() != nullptr);
-        check(s);
-        DescriptorIndex grown_short(short_options);
-        grown_short.organise(ivf.vocabulary());
-        for (int i = 0; i < 30; ++i) grown_short.add(i + 1, refs[i]);
+    // Inverted file over a vocabulary probing every word is exact too: built at once, filed as it grows (one
+    // by one and many at once), cloned, after a save and load with its vocabulary attached, and as segments
+    // sharing one vocabulary. A shortlist as long as the index keeps every entry, so its votes are exact as
+    // well; this holds only while each list's short codes follow its entries, however the index was filled.
+    for (const int shortlist : {0, 60 * 64}) {
+        INFO("shortlist " << shortlist);
+        DescriptorIndexOptions ivf_options = options;
+        ivf_options.ivf_threshold = 1000;
+        ivf_options.nprobe = 1 << 20;
+        ivf_options.probe_groups = 1 << 20;
+        ivf_options.shortlist = shortlist;
+        DescriptorIndex ivf(ivf_options);
+        for (int i = 0; i < 60; ++i) ivf.add(i + 1, refs[i]);
+        ivf.optimise();
+        REQUIRE(ivf.vocabulary() != nullptr);
+        check(ivf);
+        DescriptorIndex grown(ivf_options);
+        grown.organise(ivf.vocabulary());
+        for (int i = 0; i < 30; ++i) grown.add(i + 1, refs[i]);
         std::vector<std::int64_t> ids;
         std::vector<const LocalFeatures*> many;
         for (int i = 30; i < 60; ++i) {
             ids.push_back(i + 1);
             many.push_back(&refs[i]);
         }
-        grown_short.add_many(ids, many);
-        check(grown_short);
-        check(grown_short.clone());
-        auto loaded_short = DescriptorIndex::load(dir / "d.faiss", short_options);
-        loaded_short.attach_vocabulary(ivf.vocabulary()->groups(), known);
-        check(loaded_short);
+        grown.add_many(ids, many);
+        check(grown);
+        check(grown.clone());
+        test::TempDir dir;
+        ivf.save(dir / "d.faiss");
+        auto loaded = DescriptorIndex::load(dir / "d.faiss", ivf_options);
+        std::vector<std::shared_ptr<const Vocabulary>> known{ivf.vocabulary()};
+        loaded.attach_vocabulary(ivf.vocabulary()->groups(), known);
+        CHECK(loaded.vocabulary() == ivf.vocabulary());  // the same words: shared, not a second copy
+        check(loaded);
+        IndexView view;
+        for (int part = 0; part < 3; ++part) {
+            auto segment = std::make_shared<Segment>(ivf_options);
+            segment->descriptors.organise(ivf.vocabulary());
+            for (int i = part * 20; i < part * 20 + 20; ++i) segment->descriptors.add(i + 1, refs[i]);
+            view.segments.push_back(std::move(segment));
+        }
+        std::map<std::int64_t, int> got_map;
+        for (const auto& v : view.vote({&query}, ivf_options, 100)) got_map[v.id] = v.votes;
+        CHECK(got_map == want);
     }
 }
 
 TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the full walk", "[store][descriptor_index][oracle]") {
     // Clustered descriptors as in real photos: a query that copies an indexed descriptor (within ORB's own
     // noise) must get the same nearest neighbours from a shortlist of 64 as from the walk measuring every
-    // entry on 256 bits; a shortlist of 1 must not (so the check can fail).
+    // entry on 256 bits; the shortest shortlist, k = 8 entries, must not (so the check can fail).
     Clusters clusters(13, 200);
     auto& rng = clusters.rng;
     const auto& patterns = clusters.patterns;

@@ -59,9 +59,8 @@ struct FeatureOptions {
     // ORB pyramid levels (scale factor 1.2 between them): 8 spans scales 1 to 3.6.
     int pyramid_levels = 8;
     // A smaller image (a thumbnail) is upscaled so its longer side is this (at most frame_long_side) before
-    // detection: ORB leaves a
-    // 31 px border and its pyramid shrinks the image 3.6 times, so a 200 px thumbnail at its own size keeps
-    // few keypoints. 0: never upscaled. 448 measured on the offline benchmark's train split (format 6,
+    // detection: ORB leaves a 31 px border and its pyramid shrinks the image 3.6 times, so a 200 px thumbnail
+    // at its own size keeps few keypoints. 0: never upscaled. 448 measured on the offline benchmark's train split (format 6,
     // README "Quality"): muAP 0.8032 -> 0.8835, and more than thumbnails gain (collage tiles and screenshot
     // photos are small regions of their query).
     int min_frame_long_side = 448;
