@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 16))->capture_default_str();
     int orientation_min = VerifyOptions{}.orientation_min;
     app.add_option("--orientation-min", orientation_min, "correspondences the gate's best window needs")->capture_default_str();
+    double min_thickness = VerifyOptions{}.min_inlier_thickness;
+    app.add_option("--min-inlier-thickness", min_thickness,
+                   "inliers in a thinner band (fraction of the frame's long side) verify only with the content agreeing (0: off)")
+        ->capture_default_str();
     store::DescriptorIndexOptions descriptor_options;
     app.add_option("--nprobe", descriptor_options.nprobe, "vocabulary words whose lists each query descriptor scans")->capture_default_str();
     app.add_option("--probe-margin", descriptor_options.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
@@ -114,6 +118,13 @@ int main(int argc, char** argv) {
     bool with_distractors = false;
     app.add_flag("--distractors", with_distractors,
                  "also index DIR/distractors/ (edited copies of the distractors: neardup-make-benchmark --distractor-copies)");
+    std::string hits_csv;
+    app.add_option("--hits-csv", hits_csv, "write every hit of the matcher (query, reference, score, evidence, truth) to this CSV");
+    double thin_agreement = VerifyOptions{}.thin_agreement;
+    app.add_option("--thin-agreement", thin_agreement, "content agreement a thin inlier band needs to verify")->capture_default_str();
+    bool reuse_index = false;
+    app.add_flag("--reuse-index", reuse_index,
+                 "search the index a previous run left in <out>/db instead of rebuilding it (for query-side options only)");
     bool no_early_exit = false;
     app.add_flag("--no-early-exit", no_early_exit, "no early exit for near-exact PDQ copies");
     CLI11_PARSE(app, argc, argv);
@@ -138,7 +149,11 @@ int main(int argc, char** argv) {
 
     // Index the references from scratch.
     const std::filesystem::path db = std::filesystem::path(out) / "db";
-    std::filesystem::remove_all(db);
+    if (reuse_index && !std::filesystem::is_directory(db)) {
+        std::cerr << db.string() << " is missing: --reuse-index needs an earlier run with the same --out\n";
+        return 1;
+    }
+    if (!reuse_index) std::filesystem::remove_all(db);
     std::filesystem::create_directories(out);
     store::StoreOptions store_options;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
@@ -154,6 +169,8 @@ int main(int argc, char** argv) {
     if (no_orientation_gate) store_options.verify.orientation_bins = 0;
     store_options.verify.orientation_window = orientation_window;
     store_options.verify.orientation_min = orientation_min;
+    store_options.verify.min_inlier_thickness = min_thickness;
+    store_options.verify.thin_agreement = thin_agreement;
     store::Store store(db, store_options);
     std::vector<std::string> reference_dirs{(dir / "references").string()};
     if (with_distractors) {
@@ -165,7 +182,8 @@ int main(int argc, char** argv) {
     }
     const auto ref_files = indexer::collect_image_files(reference_dirs).files;
     const auto index_start = Clock::now();
-    const auto summary = indexer::run_index_job(store, indexer::inputs_from_files(ref_files, {}), {}, [](const auto&) {});
+    const auto summary = reuse_index ? indexer::IndexSummary{}
+                                     : indexer::run_index_job(store, indexer::inputs_from_files(ref_files, {}), {}, [](const auto&) {});
     const double index_s = ms_since(index_start) / 1000;
     std::cerr << "indexed " << summary.added << " references (" << summary.failed << " failed) in " << index_s << " s\n";
 
@@ -189,6 +207,7 @@ int main(int argc, char** argv) {
     std::size_t failed_queries = 0;
     store::SearchOptions options;
     options.top = kBaselineTop;
+    std::vector<std::pair<std::string, store::SearchHit>> all_hits;
     for (std::size_t i = 0; i < query_files.size(); ++i) {
         const std::string qid = query_files[i].stem().string();
         const auto bytes = indexer::read_file(query_files[i], 64ull << 20);
@@ -202,7 +221,10 @@ int main(int argc, char** argv) {
         search_ms.push_back(ms_since(t0));
         // The baselines hash the whole image, as they would in production.
         const auto q = store.extractor().compute_query(decoded.value().bgr, decoded.value().width, decoded.value().height);
-        for (const auto& h : hits) matcher.predictions.push_back({qid, h.key, static_cast<float>(h.score), h.match});
+        for (const auto& h : hits) {
+            matcher.predictions.push_back({qid, h.key, static_cast<float>(h.score), h.match});
+            all_hits.push_back({qid, h});
+        }
         const Signature& s = q.signature;
         nearest(qid, refs, 64, kPhashMatchBits, [&](const RefHashes& r) { return hamming_distance(s.phash, r.phash); }, phash.predictions);
         nearest(qid, refs, 256, kPdqMatchBits, [&](const RefHashes& r) { return hamming_distance(s.pdq.hash, r.pdq); }, pdq.predictions);
@@ -269,6 +291,21 @@ int main(int argc, char** argv) {
             if (p.match && !truth_pairs.count({p.query_id, p.reference_id}))
                 std::cout << cv::format("| %s | %s | %s | %.3f |\n", p.query_id.c_str(), family_of[p.query_id].c_str(),
                                         p.reference_id.c_str(), p.score);
+    }
+    if (!hits_csv.empty()) {
+        std::set<std::pair<std::string, std::string>> truth_pairs;
+        for (const auto& p : t.ground_truth.pairs) truth_pairs.emplace(p.query_id, p.reference_id);
+        std::map<std::string, const bench::QueryInfo*> info;
+        for (const auto& q : t.queries) info[q.query_id] = &q;
+        std::ofstream csv(hits_csv);
+        csv << "query,split,family,reference,score,match,inliers,pdq_distance,agreement,thickness,true_pair\n";
+        for (const auto& [qid, h] : all_hits) {
+            const auto it = info.find(qid);
+            csv << qid << ',' << (it != info.end() ? it->second->split : "") << ',' << (it != info.end() ? it->second->family : "") << ','
+                << h.key << ',' << h.score << ',' << h.match << ',' << h.inliers << ',' << h.pdq_distance << ',' << h.agreement << ',' << h.thickness << ','
+                << truth_pairs.count({qid, h.key}) << '\n';
+        }
+        std::cerr << "hits: " << hits_csv << '\n';
     }
     std::cout << "\nThe train split's own report: " << train_files.value().markdown.string() << "\n\n";
     std::cout << "## Speed (same run)\n\n| figure | value |\n|---|---:|\n"

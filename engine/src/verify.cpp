@@ -1,7 +1,9 @@
 #include "neardup/engine/verify.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 
 #include <opencv2/calib3d.hpp>
 #include <opencv2/features2d.hpp>
@@ -25,6 +27,89 @@ double local_area_scale(const cv::Mat& h, cv::Point2f p) {
     // Jacobian of (u, v) with respect to (x, y).
     const double j00 = (a - u * g) / w, j01 = (b - u * hh) / w, j10 = (c - v * g) / w, j11 = (d - v * hh) / w;
     return j00 * j11 - j01 * j10;
+}
+
+// The standard deviation of `points` across their principal direction: the thickness of the band they lie
+// in (the square root of the smaller eigenvalue of their covariance).
+double thickness(const std::vector<cv::Point2f>& points) {
+    if (points.size() < 2) return 0;
+    double mx = 0, my = 0;
+    for (const auto& p : points) {
+        mx += p.x;
+        my += p.y;
+    }
+    const double n = static_cast<double>(points.size());
+    mx /= n;
+    my /= n;
+    double xx = 0, yy = 0, xy = 0;
+    for (const auto& p : points) {
+        xx += (p.x - mx) * (p.x - mx);
+        yy += (p.y - my) * (p.y - my);
+        xy += (p.x - mx) * (p.y - my);
+    }
+    xx /= n;
+    yy /= n;
+    xy /= n;
+    const double half_gap = std::sqrt(0.25 * (xx - yy) * (xx - yy) + xy * xy);
+    return std::sqrt(std::max(0.0, 0.5 * (xx + yy) - half_gap));
+}
+
+int hamming32(const std::uint8_t* a, const std::uint8_t* b) {
+    int d = 0;
+    for (int w = 0; w < 4; ++w) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a + 8 * w, 8);
+        std::memcpy(&y, b + 8 * w, 8);
+        d += std::popcount(x ^ y);
+    }
+    return d;
+}
+
+// GeometricMatch::agreement: `to_query` maps reference frame points into the query frame, `box` is the
+// inliers' box in the reference frame and `is_inlier` marks the reference keypoints that are inliers.
+double content_agreement(const LocalFeatures& query, const LocalFeatures& reference, const cv::Mat& to_query, const cv::Rect2f& box,
+                         const std::vector<char>& is_inlier, const VerifyOptions& options) {
+    const int bytes = descriptor_bytes(query.kind);
+    if (static_cast<std::size_t>(bytes) != kBinaryDescriptorBytes || query.kind == FeatureKind::sift) return -1;
+    // The query's keypoints in square cells of the radius' size: a neighbour lies in the 3 x 3 around.
+    const float cell = static_cast<float>(std::max(1.0, options.agreement_pixels));
+    const int cols = static_cast<int>(query.frame_width / cell) + 1, rows = static_cast<int>(query.frame_height / cell) + 1;
+    std::vector<std::vector<int>> cells(static_cast<std::size_t>(cols) * rows);
+    for (std::size_t i = 0; i < query.size(); ++i) {
+        const cv::Point2f p = query.position(i);
+        const int cx = std::clamp(static_cast<int>(p.x / cell), 0, cols - 1), cy = std::clamp(static_cast<int>(p.y / cell), 0, rows - 1);
+        cells[static_cast<std::size_t>(cy) * cols + cx].push_back(static_cast<int>(i));
+    }
+    std::vector<cv::Point2f> inside;
+    std::vector<int> which;
+    for (std::size_t j = 0; j < reference.size(); ++j)
+        if (!is_inlier[j] && box.contains(reference.position(j))) {
+            inside.push_back(reference.position(j));
+            which.push_back(static_cast<int>(j));
+        }
+    if (inside.empty()) return -1;
+    std::vector<cv::Point2f> mapped;
+    cv::perspectiveTransform(inside, mapped, to_query);
+    const float r2 = cell * cell;
+    int checked = 0, agreed = 0;
+    for (std::size_t m = 0; m < mapped.size(); ++m) {
+        const cv::Point2f p = mapped[m];
+        if (!(p.x >= 0 && p.y >= 0 && p.x < query.frame_width && p.y < query.frame_height)) continue;
+        const int cx = static_cast<int>(p.x / cell), cy = static_cast<int>(p.y / cell);
+        int best = 1 << 30;
+        for (int y = std::max(0, cy - 1); y <= std::min(rows - 1, cy + 1); ++y)
+            for (int x = std::max(0, cx - 1); x <= std::min(cols - 1, cx + 1); ++x)
+                for (int i : cells[static_cast<std::size_t>(y) * cols + x]) {
+                    const cv::Point2f d = query.position(i) - p;
+                    if (d.x * d.x + d.y * d.y > r2) continue;
+                    best = std::min(best, hamming32(query.descriptors.data() + static_cast<std::size_t>(i) * bytes,
+                                                    reference.descriptors.data() + static_cast<std::size_t>(which[m]) * bytes));
+                }
+        if (best == 1 << 30) continue;
+        ++checked;
+        agreed += best <= options.agreement_distance ? 1 : 0;
+    }
+    return checked >= options.agreement_min_checked ? static_cast<double>(agreed) / checked : -1;
 }
 
 }  // namespace
@@ -64,12 +149,13 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         if (m[0].distance < slot.distance) slot = m[0];
     }
     std::vector<cv::Point2f> qp, rp;
-    std::vector<int> qi;
+    std::vector<int> qi, ri;
     std::vector<int> turn_bins(static_cast<std::size_t>(std::max(0, options.orientation_bins)), 0);
     for (const auto& m : best_for_reference) {
         if (m.queryIdx < 0) continue;
         qp.push_back(query.position(m.queryIdx));
         qi.push_back(m.queryIdx);
+        ri.push_back(m.trainIdx);
         rp.push_back(reference.position(m.trainIdx));
         if (!turn_bins.empty()) {
             // Angles are in 1/256 turn: the difference wraps around in uint8 arithmetic.
@@ -98,11 +184,13 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     const double scale = local_area_scale(h, centre);
     if (!(scale > 1.0 / options.max_area_scale && scale < options.max_area_scale)) return out;  // also rejects mirror-flips (det < 0)
     std::vector<cv::Point2f> inlier_points, query_points;
+    std::vector<char> reference_inlier(reference.size(), 0);
     for (std::size_t i = 0; i < mask.size(); ++i)
         if (mask[i]) {
             inlier_points.push_back(rp[i]);
             query_points.push_back(qp[i]);
             out.query_inliers.push_back(qi[i]);
+            reference_inlier[ri[i]] = 1;
         }
     // Inliers bunched in a tiny patch are a repeated logo or texture, not a copy of the photo.
     const cv::Rect2f box = cv::boundingRect(inlier_points);
@@ -110,6 +198,17 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     if (box.area() < 0.002f * frame_area) {
         out.query_inliers.clear();
         return out;
+    }
+    // Inliers along one thin band on both sides are a line of overlaid text or a button, unless the
+    // content around them agrees too.
+    out.thickness = std::max(thickness(inlier_points) / std::max<int>({1, reference.frame_width, reference.frame_height}),
+                             thickness(query_points) / std::max<int>({1, query.frame_width, query.frame_height}));
+    if (options.min_inlier_thickness > 0 && out.thickness < options.min_inlier_thickness) {
+        out.agreement = content_agreement(query, reference, h.inv(), box, reference_inlier, options);
+        if (out.agreement < options.thin_agreement) {
+            out.query_inliers.clear();
+            return out;
+        }
     }
     out.inliers = static_cast<int>(inlier_points.size());
     const float sx = static_cast<float>(reference_size.width) / std::max<int>(1, reference.frame_width);

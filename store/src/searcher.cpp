@@ -173,6 +173,8 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.region = e.geometry.reference_region;
         h.query_region = e.geometry.query_region;
         h.hash_only = entry->hash_only();
+        h.agreement = e.geometry.agreement;
+        h.thickness = e.geometry.thickness;
         results[i].explained = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
         results[i].hit = std::move(h);
     });

@@ -1,6 +1,9 @@
-// Geometric verification: the orientation gate in front of RANSAC.
+// Geometric verification: the orientation gate in front of RANSAC, and the thin-band rule after it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
+#include <numeric>
 #include <random>
 
 #include <opencv2/imgproc.hpp>
@@ -92,4 +95,126 @@ TEST_CASE("with the gate, real copies verify as without it, and other photos sti
     }
     const LocalFeatures other = extract_local_features(photo("coffee.jpg"));
     CHECK(verify_geometry(other, original, dome.size(), gate(true)).inliers < 10);
+}
+
+namespace {
+
+// One 32-byte descriptor appended to `f` at (x, y) in the 512 px frame, angle 0.
+void add_keypoint(LocalFeatures& f, float x, float y, const std::uint8_t* descriptor) {
+    f.keypoints.push_back({static_cast<std::uint16_t>(x * 16), static_cast<std::uint16_t>(y * 16), 0, 20});
+    f.descriptors.insert(f.descriptors.end(), descriptor, descriptor + 32);
+}
+
+std::array<std::uint8_t, 32> random_descriptor(std::mt19937& rng) {
+    std::array<std::uint8_t, 32> d{};
+    for (auto& b : d) b = static_cast<std::uint8_t>(rng());
+    return d;
+}
+
+// The same descriptor with `bits` distinct bits flipped.
+std::array<std::uint8_t, 32> flipped(std::array<std::uint8_t, 32> d, int bits, std::mt19937& rng) {
+    std::vector<int> order(256);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int i = 0; i < bits; ++i) d[order[i] / 8] ^= static_cast<std::uint8_t>(1 << (order[i] % 8));
+    return d;
+}
+
+// A line of text over two pictures, as features: 40 identical keypoints along a band 8 px high (the
+// inliers: the query is the reference shifted by (7, 5)), and 40 more keypoints of the picture along the
+// same band that the ratio test leaves out (each descriptor is in the reference twice, the twin outside
+// the band). The query's picture keypoints are the reference's with `picture_bits` bits flipped (a copy),
+// or random (another picture under the same text).
+std::pair<LocalFeatures, LocalFeatures> text_line(int picture_bits, std::mt19937& rng) {
+    LocalFeatures query, ref;
+    query.kind = ref.kind = FeatureKind::orb;
+    query.frame_width = ref.frame_width = query.frame_height = ref.frame_height = 512;
+    for (int i = 0; i < 40; ++i) {
+        const float x = 40 + 10.0f * i, y = 250 + static_cast<float>(rng() % 8);
+        const auto d = random_descriptor(rng);
+        add_keypoint(ref, x, y, d.data());
+        add_keypoint(query, x + 7, y + 5, d.data());
+    }
+    for (int i = 0; i < 40; ++i) {
+        const float x = 45 + 10.0f * i, y = 250 + static_cast<float>(rng() % 8);
+        const auto d = random_descriptor(rng);
+        add_keypoint(ref, x, y, d.data());
+        add_keypoint(ref, x, 450, d.data());  // the twin: no unique nearest, so no correspondence
+        const auto q = picture_bits < 0 ? random_descriptor(rng) : flipped(d, picture_bits, rng);
+        add_keypoint(query, x + 7, y + 5, q.data());
+    }
+    return {query, ref};
+}
+
+// The thin-band rule at the values measured on the benchmark (README "Quality"), or off.
+VerifyOptions thin_rule(bool on) {
+    VerifyOptions o;
+    o.min_inlier_thickness = on ? 0.015 : 0;
+    o.thin_agreement = 0.6;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("inliers along one thin band verify only where the picture around them agrees", "[verify][thin_band]") {
+    std::mt19937 rng(11);
+    SECTION("another picture under the same line of text") {
+        const auto [query, ref] = text_line(-1, rng);
+        const auto on = verify_geometry(query, ref, cv::Size(512, 512), thin_rule(true));
+        CHECK(on.inliers == 0);
+        CHECK(on.query_inliers.empty());
+        CHECK(on.thickness < 0.01);
+        // Every picture keypoint inside the band was compared, and none agreed.
+        CHECK(on.agreement == 0.0);
+        // The rule decided, not the geometry: without it the band verifies.
+        const auto off = verify_geometry(query, ref, cv::Size(512, 512), thin_rule(false));
+        CHECK(off.inliers >= 38);
+        CHECK(off.agreement == -1);  // not measured with the rule off
+    }
+    SECTION("a copy whose detail lies along a band (a skyline, a horizon)") {
+        const auto [query, ref] = text_line(20, rng);
+        const auto on = verify_geometry(query, ref, cv::Size(512, 512), thin_rule(true));
+        CHECK(on.inliers >= 38);
+        CHECK(on.agreement == 1.0);
+        CHECK(on.inliers == verify_geometry(query, ref, cv::Size(512, 512), thin_rule(false)).inliers);
+    }
+    SECTION("too few neighbours compared to show agreement: the band alone does not verify") {
+        auto [query, ref] = text_line(20, rng);
+        VerifyOptions o = thin_rule(true);
+        o.agreement_min_checked = 41;  // more than the 40 picture keypoints the band holds
+        const auto r = verify_geometry(query, ref, cv::Size(512, 512), o);
+        CHECK(r.agreement == -1);
+        CHECK(r.inliers == 0);
+    }
+}
+
+TEST_CASE("the thin-band rule leaves copies of real photos alone", "[verify][thin_band]") {
+    const cv::Mat dome = photo("dome.jpg");
+    const LocalFeatures original = extract_local_features(dome);
+    for (const cv::Mat& copy : {test::crop_center(dome, 0.7), test::price_overlay(dome)}) {
+        const LocalFeatures q = extract_local_features(copy);
+        const auto on = verify_geometry(q, original, dome.size(), thin_rule(true));
+        CHECK(on.inliers >= 15);
+        CHECK(on.inliers == verify_geometry(q, original, dome.size(), thin_rule(false)).inliers);
+        CHECK(on.thickness > thin_rule(true).min_inlier_thickness);
+    }
+}
+
+TEST_CASE("two different photos under the same line of text do not verify", "[verify][thin_band]") {
+    // One sticker line in one font, as sellers stamp it on every listing.
+    const auto stamped = [](const std::string& name) {
+        cv::Mat img;
+        cv::resize(photo(name), img, cv::Size(960, 640), 0, 0, cv::INTER_AREA);
+        cv::rectangle(img, cv::Rect(60, 290, 840, 80), cv::Scalar(255, 255, 255), cv::FILLED);
+        cv::putText(img, "100% ORIGINAL LIMITED", cv::Point(80, 350), cv::FONT_HERSHEY_DUPLEX, 2.0, cv::Scalar(20, 20, 20), 3, cv::LINE_AA);
+        return img;
+    };
+    const cv::Mat dome = stamped("dome.jpg"), coffee = stamped("coffee.jpg");
+    const LocalFeatures q = extract_local_features(coffee), r = extract_local_features(dome);
+    const auto off = verify_geometry(q, r, dome.size(), thin_rule(false));
+    CHECK(off.inliers >= 15);  // the text alone verifies without the rule
+    const auto on = verify_geometry(q, r, dome.size(), thin_rule(true));
+    CHECK(on.inliers == 0);
+    CHECK(on.thickness < thin_rule(true).min_inlier_thickness);
+    CHECK(on.agreement < thin_rule(true).thin_agreement);
 }

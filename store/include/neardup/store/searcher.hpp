@@ -40,6 +40,8 @@ struct SearchHit {
     cv::Rect2f region;  // matched region in the reference, full-size pixels
     cv::Rect2f query_region;  // the matched area in the query, full-size pixels (empty without local features)
     bool hash_only = false;  // the reference is a PDQ hash without an image (CatalogEntry::hash_only)
+    double agreement = -1;   // GeometricMatch::agreement of the verification
+    double thickness = 0;    // GeometricMatch::thickness of the verification
 };
 
 // A search by PDQ hash alone (hash lists exchanged with partners): references within max_distance bits.
