@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
     app.add_option("--min-inlier-thickness", min_thickness,
                    "inliers in a thinner band (fraction of the frame's long side) verify only with the content agreeing (0: off)")
         ->capture_default_str();
+    double thin_agreement = VerifyOptions{}.thin_agreement;
+    app.add_option("--thin-agreement", thin_agreement, "content agreement a thin inlier band needs to verify")->capture_default_str();
     store::DescriptorIndexOptions descriptor_options;
     app.add_option("--nprobe", descriptor_options.nprobe, "vocabulary words whose lists each query descriptor scans")->capture_default_str();
     app.add_option("--probe-margin", descriptor_options.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
@@ -120,8 +122,6 @@ int main(int argc, char** argv) {
                  "also index DIR/distractors/ (edited copies of the distractors: neardup-make-benchmark --distractor-copies)");
     std::string hits_csv;
     app.add_option("--hits-csv", hits_csv, "write every hit of the matcher (query, reference, score, evidence, truth) to this CSV");
-    double thin_agreement = VerifyOptions{}.thin_agreement;
-    app.add_option("--thin-agreement", thin_agreement, "content agreement a thin inlier band needs to verify")->capture_default_str();
     bool reuse_index = false;
     app.add_flag("--reuse-index", reuse_index,
                  "search the index a previous run left in <out>/db instead of rebuilding it (for query-side options only)");

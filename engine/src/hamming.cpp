@@ -128,6 +128,9 @@ void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const 
 }
 
 NEARDUP_POPCNT_CLONES
+int hamming_distance32(const std::uint8_t* a, const std::uint8_t* b) { return distance32(a, b); }
+
+NEARDUP_POPCNT_CLONES
 void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std::uint8_t* reference, std::size_t nr,
                            TwoNearest* out) {
     for (std::size_t i = 0; i < nq; ++i) {

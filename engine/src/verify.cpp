@@ -1,9 +1,7 @@
 #include "neardup/engine/verify.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <cstring>
 
 #include <opencv2/calib3d.hpp>
 #include <opencv2/features2d.hpp>
@@ -54,17 +52,6 @@ double thickness(const std::vector<cv::Point2f>& points) {
     return std::sqrt(std::max(0.0, 0.5 * (xx + yy) - half_gap));
 }
 
-int hamming32(const std::uint8_t* a, const std::uint8_t* b) {
-    int d = 0;
-    for (int w = 0; w < 4; ++w) {
-        std::uint64_t x, y;
-        std::memcpy(&x, a + 8 * w, 8);
-        std::memcpy(&y, b + 8 * w, 8);
-        d += std::popcount(x ^ y);
-    }
-    return d;
-}
-
 // GeometricMatch::agreement: `to_query` maps reference frame points into the query frame, `box` is the
 // inliers' box in the reference frame and `is_inlier` marks the reference keypoints that are inliers.
 double content_agreement(const LocalFeatures& query, const LocalFeatures& reference, const cv::Mat& to_query, const cv::Rect2f& box,
@@ -102,7 +89,7 @@ double content_agreement(const LocalFeatures& query, const LocalFeatures& refere
                 for (int i : cells[static_cast<std::size_t>(y) * cols + x]) {
                     const cv::Point2f d = query.position(i) - p;
                     if (d.x * d.x + d.y * d.y > r2) continue;
-                    best = std::min(best, hamming32(query.descriptors.data() + static_cast<std::size_t>(i) * bytes,
+                    best = std::min(best, hamming_distance32(query.descriptors.data() + static_cast<std::size_t>(i) * bytes,
                                                     reference.descriptors.data() + static_cast<std::size_t>(which[m]) * bytes));
                 }
         if (best == 1 << 30) continue;

@@ -92,3 +92,15 @@ TEST_CASE("the k-nearest scan keeps the k smallest, ties to the smaller id", "[e
     CHECK(id[2] == -1);
     CHECK(d[3] == INT32_MAX);
 }
+
+TEST_CASE("the distance of one descriptor pair equals a naive count", "[engine][hamming][oracle]") {
+    std::mt19937 rng(21);
+    const auto a = codes(rng, 64);
+    const auto b = codes(rng, 64, &a);  // every third row a near copy of a row of `a`
+    for (std::size_t i = 0; i < 64; ++i)
+        for (std::size_t j = 0; j < 64; ++j) {
+            INFO(i << ", " << j);
+            REQUIRE(hamming_distance32(a.data() + i * 32, b.data() + j * 32) == naive_distance(a.data() + i * 32, b.data() + j * 32));
+        }
+    CHECK(hamming_distance32(a.data(), a.data()) == 0);
+}

@@ -34,6 +34,9 @@ bool wide_popcount_supported();
 void allow_wide_popcount(bool allowed);
 }  // namespace detail
 
+// The Hamming distance of one pair of 32-byte descriptors (POPCNT where the CPU has it).
+int hamming_distance32(const std::uint8_t* a, const std::uint8_t* b);
+
 struct TwoNearest {
     int index = -1;                  // nearest reference row, -1 when there is none
     std::int32_t distance = 1 << 30;

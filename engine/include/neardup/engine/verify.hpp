@@ -61,7 +61,8 @@ struct VerifyOptions {
     // query descriptor within `agreement_distance` bits (unrelated ORB descriptors lie near 128), and at
     // least `agreement_min_checked` must have been compared. Off by default (0): measured and not adopted
     // (README "Quality": 0.015 / 0.6, chosen on train, removed 5 of 111 false matches on test with 20k
-    // distractors, where the region pass then found others, and cost a true pair without them).
+    // distractors and the shared-inlier discount at 3, where the region pass then found others, and cost
+    // a true pair without them).
     double min_inlier_thickness = 0;
     double thin_agreement = 0.6;
     double agreement_pixels = 6.0;
