@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
     app.add_option("--thin-agreement", thin_agreement, "content agreement a thin inlier band needs to verify")->capture_default_str();
     store::DescriptorIndexOptions descriptor_options;
     app.add_option("--nprobe", descriptor_options.nprobe, "vocabulary words whose lists each query descriptor scans")->capture_default_str();
+    app.add_option("--max-codes", descriptor_options.max_codes,
+                   "inverted-list entries each query descriptor reads at most, nearest word first (0: no limit)")
+        ->capture_default_str();
     app.add_option("--probe-margin", descriptor_options.probe_margin, "probe only words this many bits farther than the nearest (negative: all)")
         ->capture_default_str();
     app.add_option("--probe-groups", descriptor_options.probe_groups, "vocabulary groups those words are chosen from")->capture_default_str();

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include <opencv2/core.hpp>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include "neardup/engine/perceptual_hashes.hpp"
 
@@ -91,10 +93,11 @@ LocalFeatures interleave_scales(const LocalFeatures& coarse, const LocalFeatures
     return out;
 }
 
-// The two-scale features of the image and of its mirror image. `fine_levels` as SignatureOptions::query_fine_levels.
-FeaturesAndMirror two_scale_features(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options, int fine_levels) {
-    FeaturesAndMirror coarse = extract_local_features_and_mirror(coarse_image, options);
-    if (fine_image.cols <= coarse_image.cols * 5 / 4) return coarse;  // no finer detail to be had
+// The options of a query's finer frame `fine_image` over the coarse frame `coarse_image` (half the keypoints;
+// `fine_levels` as SignatureOptions::query_fine_levels); nullopt when the finer frame adds no detail.
+std::optional<FeatureOptions> fine_frame_options(const cv::Mat& coarse_image, const cv::Mat& fine_image, FeatureOptions options,
+                                                 int fine_levels) {
+    if (fine_image.cols <= coarse_image.cols * 5 / 4) return std::nullopt;  // no finer detail to be had
     options.max_keypoints = std::max(1, options.max_keypoints / 2);
     options.frame_long_side = std::max(fine_image.cols, fine_image.rows);
     if (fine_levels <= 0) {
@@ -103,8 +106,7 @@ FeaturesAndMirror two_scale_features(const cv::Mat& coarse_image, const cv::Mat&
         fine_levels = static_cast<int>(std::ceil(std::log(ratio) / std::log(1.2) - 1e-6));
     }
     options.pyramid_levels = std::clamp(fine_levels, 1, options.pyramid_levels);
-    const FeaturesAndMirror fine = extract_local_features_and_mirror(fine_image, options);
-    return {interleave_scales(coarse.features, fine.features), interleave_scales(coarse.mirrored, fine.mirrored)};
+    return options;
 }
 
 }  // namespace
@@ -116,11 +118,33 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
     const SignatureExtractor query_extractor(query_options);
     QuerySignature q;
     const cv::Mat coarse = downscale_to(bgr, options_.hash_long_side);
-    q.signature = query_extractor.hashes(coarse, full_width, full_height);  // features: two scales, below
-    const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
-    FeaturesAndMirror features = two_scale_features(coarse, fine, query_options.features, options_.query_fine_levels);
-    q.signature.features = std::move(features.features);
-    q.mirrored_features = std::move(features.mirrored);
+    // Three independent parts: the hashes, the coarse frame's features and the fine frame's (each with its
+    // mirror image). In parallel they cost the slowest of them in latency, the same in CPU.
+    FeaturesAndMirror coarse_features, fine_features;
+    bool has_fine = false;
+    const auto hashes = [&] { q.signature = query_extractor.hashes(coarse, full_width, full_height); };  // features: below
+    const auto coarse_part = [&] { coarse_features = extract_local_features_and_mirror(coarse, query_options.features); };
+    const auto fine_part = [&] {
+        const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
+        const auto fine_options = fine_frame_options(coarse, fine, query_options.features, options_.query_fine_levels);
+        if (!fine_options) return;
+        fine_features = extract_local_features_and_mirror(fine, *fine_options);
+        has_fine = true;
+    };
+    if (options_.parallel_query) {
+        tbb::parallel_invoke(hashes, coarse_part, fine_part);
+    } else {
+        hashes();
+        coarse_part();
+        fine_part();
+    }
+    if (has_fine) {
+        q.signature.features = interleave_scales(coarse_features.features, fine_features.features);
+        q.mirrored_features = interleave_scales(coarse_features.mirrored, fine_features.mirrored);
+    } else {
+        q.signature.features = std::move(coarse_features.features);
+        q.mirrored_features = std::move(coarse_features.mirrored);
+    }
     return q;
 }
 

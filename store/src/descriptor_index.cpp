@@ -34,6 +34,18 @@ std::unique_ptr<faiss::IndexBinary> flat_index() {
     return map;
 }
 
+// How many of a query descriptor's probed lists (nearest word first) fit `max_codes` entries: the first,
+// and each next one while fewer than max_codes have been read before it. All of them when max_codes <= 0.
+int probes_within_budget(const faiss::IndexBinaryIVF& ivf, const std::int64_t* lists, int nprobe, int max_codes) {
+    if (max_codes <= 0) return nprobe;
+    std::size_t read = 0;
+    for (int p = 0; p < nprobe; ++p) {
+        if (p > 0 && read >= static_cast<std::size_t>(max_codes)) return p;
+        if (lists[p] >= 0) read += ivf.invlists->list_size(static_cast<std::size_t>(lists[p]));
+    }
+    return nprobe;
+}
+
 }  // namespace
 
 DescriptorIndex::DescriptorIndex(DescriptorIndexOptions options) : options_(options), index_(flat_index()) {
@@ -162,15 +174,16 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
                 NearestK nearest(kk, distances.data() + i * kk, labels.data() + i * kk);
                 const std::uint8_t* descriptor = q.descriptors.data() + i * kBytes;
                 const std::int64_t* row_lists = lists + i * nprobe;
+                const int probes = probes_within_budget(ivf, row_lists, nprobe, options_.max_codes);
                 if (shortlist > 0 && array) {
                     // Short distances to every entry of the probed lists, and their histogram...
                     std::uint64_t query_short;
                     std::memcpy(&query_short, descriptor, sizeof query_short);
-                    for (int p = 0; p < nprobe; ++p)
+                    for (int p = 0; p < probes; ++p)
                         starts[p + 1] = starts[p] + (row_lists[p] < 0 ? 0 : short_codes_[static_cast<std::size_t>(row_lists[p])].size());
-                    short_distances.resize(starts[nprobe]);
+                    short_distances.resize(starts[probes]);
                     int histogram[65] = {};
-                    for (int p = 0; p < nprobe; ++p) {
+                    for (int p = 0; p < probes; ++p) {
                         if (starts[p + 1] == starts[p]) continue;
                         const auto& shorts = short_codes_[static_cast<std::size_t>(row_lists[p])];
                         detail::distances_hamming8(query_short, shorts.data(), shorts.size(), short_distances.data() + starts[p], histogram);
@@ -180,7 +193,7 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
                     int cutoff = 0, below = 0;
                     while (cutoff <= 64 && below + histogram[cutoff] < shortlist) below += histogram[cutoff++];
                     int at_cutoff = shortlist - below;
-                    for (int p = 0; p < nprobe; ++p) {
+                    for (int p = 0; p < probes; ++p) {
                         if (starts[p + 1] == starts[p]) continue;
                         const auto list = static_cast<std::size_t>(row_lists[p]);
                         const std::uint8_t* codes = array->codes[list].data();
@@ -193,7 +206,7 @@ bool DescriptorIndex::search(const LocalFeatures& q, DescriptorNeighbours& into,
                     }
                     continue;
                 }
-                for (int p = 0; p < nprobe; ++p) {
+                for (int p = 0; p < probes; ++p) {
                     const std::int64_t list = row_lists[p];
                     if (list < 0) continue;
                     const std::size_t size = ivf.invlists->list_size(static_cast<std::size_t>(list));

@@ -66,3 +66,31 @@ TEST_CASE("one extractor is safe to use from many threads", "[signature][concurr
     for (auto& t : threads) t.join();
     CHECK(mismatches == 0);
 }
+
+TEST_CASE("a query signature computed in parallel equals the one computed part after part", "[signature][concurrency]") {
+    SignatureOptions serial_options;
+    serial_options.parallel_query = false;
+    const SignatureExtractor parallel, serial(serial_options);
+    REQUIRE(parallel.options().parallel_query);
+    // A large photo (coarse and fine frames), a small one (coarse only) and a thumbnail (upscaled frame).
+    for (const char* name : {"sample2_1920.jpg", "coffee.jpg"}) {
+        INFO(name);
+        const auto bytes = test::read_bytes(test::sample_photo(name));
+        const auto image = parallel.decode_query(bytes).value();
+        for (const int long_side : {0, 300}) {
+            INFO(long_side);
+            cv::Mat bgr = image.bgr;
+            if (long_side > 0) bgr = downscale_to(bgr, long_side);
+            const QuerySignature a = parallel.compute_query(bgr, image.width, image.height);
+            const QuerySignature b = serial.compute_query(bgr, image.width, image.height);
+            // Features in the fine frame's coordinates where there is one (1024 px), else the coarse one's.
+            const int frame = std::max(a.signature.features.frame_width, a.signature.features.frame_height);
+            const int side = std::max(bgr.cols, bgr.rows);
+            CHECK(frame == (side > 640 ? std::min(side, 1024) : std::max(448, std::min(side, 512))));
+            CHECK(a.signature.features.size() > 100u);
+            CHECK(a.mirrored_features.size() > 100u);
+            CHECK(a.signature == b.signature);
+            CHECK(a.mirrored_features == b.mirrored_features);
+        }
+    }
+}

@@ -376,6 +376,91 @@ TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the fu
     CHECK(missed(with_shortlist(8)) > 0);
 }
 
+TEST_CASE("an entry budget scans the probed lists nearest word first until it is spent, as a brute-force walk does",
+          "[store][descriptor_index][oracle]") {
+    Clusters clusters(21, 200);
+    auto& rng = clusters.rng;
+    DescriptorIndexOptions options;
+    options.ivf_threshold = 10'000;
+    std::vector<LocalFeatures> refs;
+    for (int ref = 1; ref <= 160; ++ref) {
+        LocalFeatures f;
+        f.kind = FeatureKind::orb;
+        f.frame_width = f.frame_height = 512;
+        for (int i = 0; i < options.per_reference; ++i) {
+            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
+            const auto d = clusters.near(clusters.patterns[rng() % clusters.patterns.size()], 8 + static_cast<int>(rng() % 40));
+            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
+        }
+        refs.push_back(std::move(f));
+    }
+    DescriptorIndex full(options);
+    for (int i = 0; i < 160; ++i) full.add(i + 1, refs[i]);
+    full.optimise();
+    REQUIRE(full.vocabulary() != nullptr);
+    const Vocabulary& vocabulary = *full.vocabulary();
+    REQUIRE(vocabulary.size() > static_cast<std::size_t>(options.nprobe));
+    // The word each indexed descriptor is filed under, and how many entries each word's list holds.
+    std::vector<std::int64_t> word_of(160 * options.per_reference);
+    std::map<std::int64_t, std::size_t> list_size;
+    for (std::size_t e = 0; e < word_of.size(); ++e) {
+        word_of[e] = vocabulary.assign(refs[e / options.per_reference].descriptors.data() + (e % options.per_reference) * 32);
+        ++list_size[word_of[e]];
+    }
+    LocalFeatures query;
+    query.kind = FeatureKind::orb;
+    query.frame_width = query.frame_height = 512;
+    for (int i = 0; i < 96; ++i) {
+        query.keypoints.push_back({0, 0, 0, 20});
+        const auto d = clusters.near(clusters.patterns[rng() % clusters.patterns.size()], static_cast<int>(rng() % 30));
+        query.descriptors.insert(query.descriptors.end(), d.begin(), d.end());
+    }
+    for (const int budget : {0, 200, 1000}) {
+        INFO("max_codes " << budget);
+        DescriptorIndexOptions o = options;
+        o.max_codes = budget;
+        DescriptorIndex index(o);
+        index.organise(full.vocabulary());
+        for (int i = 0; i < 160; ++i) index.add(i + 1, refs[i]);
+        DescriptorNeighbours got;
+        REQUIRE(index.search(query, got));
+        REQUIRE(got.rows == query.size());
+        int cut_short = 0;
+        for (std::size_t row = 0; row < got.rows; ++row) {
+            const std::uint8_t* q = query.descriptors.data() + row * 32;
+            // The walk: words nearest first; each next one only while fewer than the budget were read.
+            std::vector<std::int64_t> words(o.nprobe);
+            vocabulary.probe(q, o.probe_groups, o.nprobe, words.data(), o.probe_margin);
+            std::set<std::int64_t> scanned;
+            std::size_t read = 0;
+            for (int p = 0; p < o.nprobe; ++p) {
+                if (p > 0 && budget > 0 && read >= static_cast<std::size_t>(budget)) break;
+                if (words[p] < 0) continue;
+                scanned.insert(words[p]);
+                read += list_size[words[p]];
+            }
+            cut_short += scanned.size() < static_cast<std::size_t>(o.nprobe);
+            std::vector<std::int32_t> want;
+            for (std::size_t e = 0; e < word_of.size(); ++e) {
+                if (!scanned.count(word_of[e])) continue;
+                const std::uint8_t* r = refs[e / o.per_reference].descriptors.data() + (e % o.per_reference) * 32;
+                int d = 0;
+                for (int b = 0; b < 32; ++b) d += __builtin_popcount(q[b] ^ r[b]);
+                want.push_back(d);
+            }
+            std::sort(want.begin(), want.end());
+            want.resize(static_cast<std::size_t>(got.k), DescriptorNeighbours::kEmpty);
+            const std::vector<std::int32_t> have(got.distances.begin() + static_cast<std::ptrdiff_t>(row * got.k),
+                                                 got.distances.begin() + static_cast<std::ptrdiff_t>((row + 1) * got.k));
+            INFO("row " << row);
+            REQUIRE(have == want);
+        }
+        // Without a budget every probe is scanned; a small one stops most walks early.
+        if (budget == 0) CHECK(cut_short == 0);
+        if (budget == 200) CHECK(cut_short > static_cast<int>(got.rows) / 2);
+    }
+}
+
 TEST_CASE("the POPCNT scan gives FAISS's own answers at the production probe count", "[store][descriptor_index][oracle]") {
     // Descriptors clustered as real ORB descriptors are (copies of a few hundred patterns, a few bits apart),
     // enough of them for the inverted file, searched with the production probe count. The scan must pick the

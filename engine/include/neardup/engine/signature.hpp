@@ -54,6 +54,9 @@ struct SignatureOptions {
     // detection time, but on the offline benchmark (2026-12-03) one more false match and one screenshot
     // pair fewer, so the full pyramid stays the default.
     int query_fine_levels = 8;
+    // A query's hashes, coarse-frame features and fine-frame features are computed in parallel (oneTBB):
+    // the same signature, in the latency of the slowest part (README "Speed").
+    bool parallel_query = true;
 };
 
 // Computes signatures. Immutable after construction: every method is const and safe to call from many threads.

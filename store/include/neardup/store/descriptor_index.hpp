@@ -46,6 +46,11 @@ struct DescriptorIndexOptions {
     // word (negative: all nprobe). A descriptor deep inside its word's cell has its neighbours there; one
     // near a border has several words at similar distances and keeps them.
     int probe_margin = -1;
+    // Entries read per query descriptor at most (0: no limit): the probed words' lists are scanned nearest
+    // word first until this many entries have been read (the list that crosses it whole, the nearest word's
+    // always). Lists grow with the index, so the probes' cost would too; the budget keeps it flat and spends
+    // it where the query descriptor lies, on more words where their lists are short.
+    int max_codes = 0;
     // With a vocabulary, the list walk reads short codes first: each indexed descriptor's first 64 bits
     // (ORB's tests are ordered by variance and decorrelated, so any 64 of them sample the whole distance),
     // 8 bytes an entry where the whole code and its id are 40. The `shortlist` entries nearest on those
