@@ -4,7 +4,7 @@
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
 //                          parallel-verification|wide-popcount|
-//                          min-frame|parallel-signature|max-codes] [--nprobe N] [--max-codes N]
+//                          min-frame|parallel-signature|max-codes] [--nprobe N] [--probe-groups N] [--max-codes N]
 //               [--shortlist N]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
     app.add_option("--nprobe", open_options.descriptors.nprobe, "inverted lists probed per query descriptor")->capture_default_str();
+    app.add_option("--probe-groups", open_options.descriptors.probe_groups, "vocabulary groups the probed words are chosen from")
+        ->capture_default_str();
     app.add_option("--max-codes", open_options.descriptors.max_codes,
                    "inverted-list entries each query descriptor reads at most, nearest word first (0: no limit)")
         ->capture_default_str();

@@ -55,6 +55,12 @@ void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* code
     }
 }
 
+NEARDUP_POPCNT_CLONES
+void hamming_distances32_portable(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out,
+                                  std::size_t first) {
+    for (std::size_t j = first; j < n; ++j) out[j] = static_cast<std::uint16_t>(distance32(query, codes + j * kBinaryDescriptorBytes));
+}
+
 #if NEARDUP_WIDE_POPCOUNT
 // GCC 12's AVX-512 headers start some intrinsics from an "undefined" vector, which its flow analysis reports
 // as uninitialised once inlined here.
@@ -63,26 +69,31 @@ void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* code
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// Eight codes per step: four 512-bit loads of two codes each, XOR, VPOPCNTQ, then the four 64-bit counts of
-// each code summed by two rounds of lane shuffles. The counts come out in the order j, j+2, j+1, j+3, j+4,
-// j+6, j+5, j+7; only those within the current k-th distance are offered (NearestK's result does not depend
-// on the order of offers).
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512vpopcntdq"))) void scan_hamming32_wide(
-    const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest) {
+#define NEARDUP_WIDE_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512vpopcntdq")))
+// The distances of eight codes to the broadcast query `q`: four 512-bit loads of two codes each, XOR,
+// VPOPCNTQ, then the four 64-bit counts of each code summed by two rounds of lane shuffles. The counts come
+// out in the order j, j+2, j+1, j+3, j+4, j+6, j+5, j+7 (kWideRow).
+constexpr int kWideRow[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+NEARDUP_WIDE_TARGET inline __attribute__((always_inline)) __m512i eight_distances(const std::uint8_t* c, __m512i q) {
+    const __m512i p0 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c), q));
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 64), q));
+    const __m512i p2 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 128), q));
+    const __m512i p3 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 192), q));
+    // Per 128-bit lane, pairs of words summed: (p0's, p1's), then (p2's, p3's)...
+    const __m512i s01 = _mm512_add_epi64(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
+    const __m512i s23 = _mm512_add_epi64(_mm512_unpacklo_epi64(p2, p3), _mm512_unpackhi_epi64(p2, p3));
+    // ...then the two halves of each code: lanes 0 and 2 plus lanes 1 and 3 of each.
+    return _mm512_add_epi64(_mm512_shuffle_i64x2(s01, s23, 0x88), _mm512_shuffle_i64x2(s01, s23, 0xDD));
+}
+
+// Eight codes per step; only those within the current k-th distance are offered (NearestK's result does not
+// depend on the order of offers).
+NEARDUP_WIDE_TARGET void scan_hamming32_wide(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids,
+                                             std::size_t n, NearestK& nearest) {
     const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query)));
-    static constexpr int kRow[8] = {0, 2, 1, 3, 4, 6, 5, 7};
     std::size_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        const std::uint8_t* c = codes + j * kBinaryDescriptorBytes;
-        const __m512i p0 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c), q));
-        const __m512i p1 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 64), q));
-        const __m512i p2 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 128), q));
-        const __m512i p3 = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 192), q));
-        // Per 128-bit lane, pairs of words summed: (p0's, p1's), then (p2's, p3's)...
-        const __m512i s01 = _mm512_add_epi64(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
-        const __m512i s23 = _mm512_add_epi64(_mm512_unpacklo_epi64(p2, p3), _mm512_unpackhi_epi64(p2, p3));
-        // ...then the two halves of each code: lanes 0 and 2 plus lanes 1 and 3 of each.
-        const __m512i d = _mm512_add_epi64(_mm512_shuffle_i64x2(s01, s23, 0x88), _mm512_shuffle_i64x2(s01, s23, 0xDD));
+        const __m512i d = eight_distances(codes + j * kBinaryDescriptorBytes, q);
         unsigned mask = _mm512_cmple_epu64_mask(d, _mm512_set1_epi64(nearest.worst()));
         if (!mask) continue;
         alignas(64) std::uint64_t dist[8];
@@ -90,11 +101,24 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512vpopcntdq"))) void scan_h
         for (; mask; mask &= mask - 1) {
             const int lane = __builtin_ctz(mask);
             const int distance = static_cast<int>(dist[lane]);
-            const std::size_t row = j + static_cast<std::size_t>(kRow[lane]);
+            const std::size_t row = j + static_cast<std::size_t>(kWideRow[lane]);
             if (distance <= nearest.worst()) nearest.push(distance, ids ? ids[row] : static_cast<std::int64_t>(row));
         }
     }
     scan_hamming32_portable(query, codes, ids, n, nearest, j);  // the last n % 8 rows
+}
+
+// Eight distances per step, put back in row order (kWideRow is its own inverse) and narrowed to 16 bits.
+NEARDUP_WIDE_TARGET void hamming_distances32_wide(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n,
+                                                  std::uint16_t* out) {
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query)));
+    const __m512i order = _mm512_setr_epi64(0, 2, 1, 3, 4, 6, 5, 7);
+    std::size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m512i d = _mm512_permutexvar_epi64(order, eight_distances(codes + j * kBinaryDescriptorBytes, q));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm512_cvtepi64_epi16(d));
+    }
+    hamming_distances32_portable(query, codes, n, out, j);  // the last n % 8 rows
 }
 #if !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -125,6 +149,14 @@ void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const 
         return detail::scan_hamming32_wide(query, codes, ids, n, nearest);
 #endif
     detail::scan_hamming32_portable(query, codes, ids, n, nearest, 0);
+}
+
+void hamming_distances32(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out) {
+#if NEARDUP_WIDE_POPCOUNT
+    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed))
+        return detail::hamming_distances32_wide(query, codes, n, out);
+#endif
+    detail::hamming_distances32_portable(query, codes, n, out, 0);
 }
 
 NEARDUP_POPCNT_CLONES

@@ -1,7 +1,5 @@
 #include "hash_tables.hpp"
 
-#include "neardup/engine/popcnt_clones.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -14,21 +12,22 @@ std::uint16_t chunk(const std::uint8_t* code, int c) {
 }
 
 // `count` rows with their codes (in the same order) offered to `nearest`; a row already kept (met through
-// another chunk) is skipped. Compiled for POPCNT and for baseline x86-64, as engine/hamming.
-NEARDUP_POPCNT_CLONES void offer_rows(const std::uint8_t* query, const std::uint8_t* codes,
-                                                                     const std::int64_t* ids, const std::uint32_t* rows,
-                                                                     std::size_t count, NearestK& nearest) {
-    std::uint64_t q[4];
-    std::memcpy(q, query, 32);
-    for (std::size_t i = 0; i < count; ++i) {
-        std::uint64_t c[4];
-        std::memcpy(c, codes + i * 32, 32);
-        const int d = __builtin_popcountll(q[0] ^ c[0]) + __builtin_popcountll(q[1] ^ c[1]) + __builtin_popcountll(q[2] ^ c[2]) +
-                      __builtin_popcountll(q[3] ^ c[3]);
-        if (d > nearest.worst()) continue;
-        const std::int64_t id = ids ? ids[rows[i]] : rows[i];
-        if (std::find(nearest.ids, nearest.ids + nearest.k, id) != nearest.ids + nearest.k) continue;
-        nearest.push(d, id);
+// another chunk) is skipped. The distances come from engine's wide scan, a block at a time.
+void offer_rows(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, const std::uint32_t* rows,
+                std::size_t count, NearestK& nearest) {
+    constexpr std::size_t kBlock = 256;
+    std::uint16_t distances[kBlock];
+    for (std::size_t first = 0; first < count; first += kBlock) {
+        const std::size_t n = std::min(kBlock, count - first);
+        hamming_distances32(query, codes + first * 32, n, distances);
+        for (std::size_t i = 0; i < n; ++i) {
+            const int d = distances[i];
+            if (d > nearest.worst()) continue;
+            const std::uint32_t row = rows[first + i];
+            const std::int64_t id = ids ? ids[row] : row;
+            if (std::find(nearest.ids, nearest.ids + nearest.k, id) != nearest.ids + nearest.k) continue;
+            nearest.push(d, id);
+        }
     }
 }
 

@@ -104,3 +104,29 @@ TEST_CASE("the distance of one descriptor pair equals a naive count", "[engine][
         }
     CHECK(hamming_distance32(a.data(), a.data()) == 0);
 }
+
+TEST_CASE("the distances of many rows equal a naive count, in row order, on both paths", "[engine][hamming][oracle]") {
+    std::mt19937 rng(33);
+    const auto base = codes(rng, 40);
+    auto many = codes(rng, 300, &base);
+    // A row equal to the query and one its complement: the extremes 0 and 256.
+    std::copy_n(many.data(), 32, many.data() + 32 * 7);
+    for (int b = 0; b < 32; ++b) many[32 * 8 + b] = static_cast<std::uint8_t>(~many[b]);
+    INFO("wide path " << (detail::wide_popcount_supported() ? "in use" : "not supported here"));
+    for (const bool portable : {false, true})
+        for (std::size_t n : {300, 299, 297, 293, 9, 7, 1, 0}) {
+            INFO("portable " << portable << " n " << n);
+            std::vector<std::uint16_t> got(n + 1, 0xBEEF);  // one past the end: must stay untouched
+            if (portable) detail::hamming_distances32_portable(many.data(), many.data(), n, got.data(), 0);
+            else hamming_distances32(many.data(), many.data(), n, got.data());
+            for (std::size_t j = 0; j < n; ++j) {
+                INFO("row " << j);
+                REQUIRE(got[j] == naive_distance(many.data(), many.data() + j * 32));
+            }
+            CHECK(got[n] == 0xBEEF);
+            if (n > 8) {
+                CHECK(got[7] == 0);
+                CHECK(got[8] == 256);
+            }
+        }
+}

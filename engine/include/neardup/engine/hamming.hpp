@@ -25,10 +25,17 @@ struct NearestK {
 // AVX-512 VPOPCNTQ eight rows are measured per step (detail::wide_popcount_supported); the result is the same.
 void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest);
 
+// The distance of `query` to each of the n rows of `codes` (32 bytes each), into out[0..n): eight rows per
+// step where scan_hamming32 measures eight, the same values.
+void hamming_distances32(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out);
+
 namespace detail {
-// The two paths of scan_hamming32, for tests: rows [first, n) one at a time, and whether the CPU has the wide one.
+// The two paths of scan_hamming32 and hamming_distances32, for tests: rows [first, n) one at a time, and
+// whether the CPU has the wide one.
 void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n,
                              NearestK& nearest, std::size_t first);
+void hamming_distances32_portable(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out,
+                                  std::size_t first);
 bool wide_popcount_supported();
 // Benchmarks time both paths in one run: false keeps scan_hamming32 on the portable one (default true).
 void allow_wide_popcount(bool allowed);

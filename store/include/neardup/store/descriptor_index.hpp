@@ -49,8 +49,10 @@ struct DescriptorIndexOptions {
     // Entries read per query descriptor at most (0: no limit): the probed words' lists are scanned nearest
     // word first until this many entries have been read (the list that crosses it whole, the nearest word's
     // always). Lists grow with the index, so the probes' cost would too; the budget keeps it flat and spends
-    // it where the query descriptor lies, on more words where their lists are short.
-    int max_codes = 0;
+    // it where the query descriptor lies, on more words where their lists are short. Per segment searched.
+    // 8192 (README "Speed", 2026-12-07): chosen on the train split with 20k distractors, where it kept every
+    // figure (4096 lost 0.006 muAP there); the offline benchmark's figures the same.
+    int max_codes = 8192;
     // With a vocabulary, the list walk reads short codes first: each indexed descriptor's first 64 bits
     // (ORB's tests are ordered by variance and decorrelated, so any 64 of them sample the whole distance),
     // 8 bytes an entry where the whole code and its id are 40. The `shortlist` entries nearest on those
