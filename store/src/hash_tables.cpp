@@ -60,21 +60,40 @@ std::size_t HashTables::bytes() const {
 }
 
 void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, NearestK& nearest) const {
+    // Buckets sit at random places of tables far larger than the caches, so a lookup is bound by memory
+    // latency, not by the distances: every bucket's range is read first (independent loads that the CPU
+    // overlaps), then the buckets are scanned with the codes and rows of one a few places ahead prefetched.
+    constexpr int kPerChunk = 1 + 16 + 16 * 15 / 2;  // the value itself, 1 and 2 bits flipped: 137
+    constexpr int kAhead = 4;
+    struct Bucket {
+        std::uint32_t first, end;
+        int chunk;
+    };
+    std::array<Bucket, kChunks * kPerChunk> buckets;
+    std::size_t n = 0;
     for (int c = 0; c < kChunks; ++c) {
         const std::uint16_t v = chunk(query, c);
         const auto& offsets = offsets_[c];
-        const auto& rows = rows_[c];
-        const auto& codes = codes_[c];
-        const auto bucket = [&](std::uint16_t value) {
-            const std::uint32_t first = offsets[value];
-            offer_rows(query, codes.data() + static_cast<std::size_t>(first) * 32, ids, rows.data() + first, offsets[value + 1] - first, nearest);
-        };
-        bucket(v);
+        const auto add = [&](std::uint16_t value) { buckets[n++] = {offsets[value], offsets[value + 1u], c}; };
+        add(v);
         for (int a = 0; a < 16; ++a) {
             const auto va = static_cast<std::uint16_t>(v ^ (1u << a));
-            bucket(va);
-            for (int b = a + 1; b < 16; ++b) bucket(static_cast<std::uint16_t>(va ^ (1u << b)));
+            add(va);
+            for (int b = a + 1; b < 16; ++b) add(static_cast<std::uint16_t>(va ^ (1u << b)));
         }
+    }
+    const auto prefetch = [&](const Bucket& b) {
+        if (b.first == b.end) return;
+        __builtin_prefetch(codes_[b.chunk].data() + static_cast<std::size_t>(b.first) * 32);
+        __builtin_prefetch(rows_[b.chunk].data() + b.first);
+    };
+    for (std::size_t i = 0; i < std::min<std::size_t>(kAhead, n); ++i) prefetch(buckets[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i + kAhead < n) prefetch(buckets[i + kAhead]);
+        const Bucket& b = buckets[i];
+        if (b.first == b.end) continue;
+        offer_rows(query, codes_[b.chunk].data() + static_cast<std::size_t>(b.first) * 32, ids, rows_[b.chunk].data() + b.first,
+                   b.end - b.first, nearest);
     }
 }
 
