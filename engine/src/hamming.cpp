@@ -5,6 +5,7 @@
 #include <atomic>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NEARDUP_WIDE_POPCOUNT 1
@@ -162,9 +163,11 @@ void hamming_distances32(const std::uint8_t* query, const std::uint8_t* codes, s
 NEARDUP_POPCNT_CLONES
 int hamming_distance32(const std::uint8_t* a, const std::uint8_t* b) { return distance32(a, b); }
 
+namespace detail {
+
 NEARDUP_POPCNT_CLONES
-void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std::uint8_t* reference, std::size_t nr,
-                           TwoNearest* out) {
+void two_nearest_hamming32_portable(const std::uint8_t* query, std::size_t nq, const std::uint8_t* reference, std::size_t nr,
+                                    TwoNearest* out) {
     for (std::size_t i = 0; i < nq; ++i) {
         const std::uint8_t* q = query + i * kBinaryDescriptorBytes;
         TwoNearest best;
@@ -180,6 +183,38 @@ void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std:
         }
         out[i] = best;
     }
+}
+
+}  // namespace detail
+
+void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std::uint8_t* reference, std::size_t nr,
+                           TwoNearest* out) {
+#if NEARDUP_WIDE_POPCOUNT
+    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed)) {
+        // Each query row's distances to every reference row, eight per step, then the two smallest in row
+        // order (ties to the lower row, as the portable loop).
+        std::vector<std::uint16_t> distances(nr);
+        for (std::size_t i = 0; i < nq; ++i) {
+            detail::hamming_distances32_wide(query + i * kBinaryDescriptorBytes, reference, nr, distances.data());
+            TwoNearest best;
+            for (std::size_t j = 0; j < nr; ++j) {
+                const int d = distances[j];
+                if (d < best.second) {
+                    if (d < best.distance) {
+                        best.second = best.distance;
+                        best.distance = d;
+                        best.index = static_cast<int>(j);
+                    } else {
+                        best.second = d;
+                    }
+                }
+            }
+            out[i] = best;
+        }
+        return;
+    }
+#endif
+    detail::two_nearest_hamming32_portable(query, nq, reference, nr, out);
 }
 
 }  // namespace neardup

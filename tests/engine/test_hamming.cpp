@@ -34,22 +34,32 @@ std::vector<std::uint8_t> codes(std::mt19937& rng, std::size_t n, const std::vec
 
 TEST_CASE("two nearest Hamming neighbours equal a naive scan", "[engine][hamming][oracle]") {
     std::mt19937 rng(11);
-    const auto reference = codes(rng, 300);
+    auto reference = codes(rng, 300);
+    std::copy_n(reference.data() + 32 * 5, 32 * 4, reference.data() + 32 * 200);  // duplicates: ties to the lower row
     const auto query = codes(rng, 200, &reference);
-    std::vector<TwoNearest> got(200);
-    two_nearest_hamming32(query.data(), 200, reference.data(), 300, got.data());
-    for (std::size_t i = 0; i < 200; ++i) {
-        std::vector<std::pair<int, int>> all;
-        for (int j = 0; j < 300; ++j) all.emplace_back(naive_distance(&query[i * 32], &reference[j * 32]), j);
-        std::sort(all.begin(), all.end());  // distance, then the lower row
-        INFO(i);
-        CHECK(got[i].index == all[0].second);
-        CHECK(got[i].distance == all[0].first);
-        CHECK(got[i].second == all[1].first);
+    INFO("wide path " << (detail::wide_popcount_supported() ? "in use" : "not supported here"));
+    for (const bool portable : {false, true})
+        for (const std::size_t nr : {300, 299, 205, 7, 2, 1}) {
+            INFO("portable " << portable << " nr " << nr);
+            std::vector<TwoNearest> got(200);
+            if (portable) detail::two_nearest_hamming32_portable(query.data(), 200, reference.data(), nr, got.data());
+            else two_nearest_hamming32(query.data(), 200, reference.data(), nr, got.data());
+            for (std::size_t i = 0; i < 200; ++i) {
+                std::vector<std::pair<int, int>> all;
+                for (std::size_t j = 0; j < nr; ++j) all.emplace_back(naive_distance(&query[i * 32], &reference[j * 32]), static_cast<int>(j));
+                std::sort(all.begin(), all.end());  // distance, then the lower row
+                INFO(i);
+                REQUIRE(got[i].index == all[0].second);
+                REQUIRE(got[i].distance == all[0].first);
+                REQUIRE(got[i].second == (nr > 1 ? all[1].first : 1 << 30));
+            }
+        }
+    for (const bool portable : {false, true}) {
+        std::vector<TwoNearest> none(1);
+        if (portable) detail::two_nearest_hamming32_portable(query.data(), 1, reference.data(), 0, none.data());
+        else two_nearest_hamming32(query.data(), 1, reference.data(), 0, none.data());
+        CHECK(none[0].index == -1);
     }
-    std::vector<TwoNearest> none(1);
-    two_nearest_hamming32(query.data(), 1, reference.data(), 0, none.data());
-    CHECK(none[0].index == -1);
 }
 
 TEST_CASE("the k-nearest scan keeps the k smallest, ties to the smaller id", "[engine][hamming][oracle]") {
