@@ -59,6 +59,32 @@ struct Clusters {
         return d;
     }
 };
+// `count` references of `per_reference` descriptors each, every one a pattern of `clusters` with 8-47 bits
+// flipped, at random positions.
+std::vector<LocalFeatures> clustered_references(Clusters& clusters, int count, int per_reference) {
+    auto& rng = clusters.rng;
+    std::vector<LocalFeatures> refs;
+    for (int ref = 0; ref < count; ++ref) {
+        LocalFeatures f;
+        f.kind = FeatureKind::orb;
+        f.frame_width = f.frame_height = 512;
+        for (int i = 0; i < per_reference; ++i) {
+            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
+            const auto d = clusters.near(clusters.patterns[rng() % clusters.patterns.size()], 8 + static_cast<int>(rng() % 40));
+            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
+        }
+        refs.push_back(std::move(f));
+    }
+    return refs;
+}
+// An index with `options` filed under `vocabulary` from the start, holding refs[i] as reference i + 1.
+DescriptorIndex organised_index(const DescriptorIndexOptions& options, std::shared_ptr<const Vocabulary> vocabulary,
+                                const std::vector<LocalFeatures>& refs) {
+    DescriptorIndex index(options);
+    index.organise(std::move(vocabulary));
+    for (std::size_t i = 0; i < refs.size(); ++i) index.add(static_cast<std::int64_t>(i) + 1, refs[i]);
+    return index;
+}
 }  // namespace
 
 TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", "[store][pdq_index][oracle]") {
@@ -314,22 +340,10 @@ TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the fu
     // entry on 256 bits; the shortest shortlist, k = 8 entries, must not (so the check can fail).
     Clusters clusters(13, 200);
     auto& rng = clusters.rng;
-    const auto& patterns = clusters.patterns;
     const auto near = [&](const std::array<std::uint8_t, 32>& p, int flips) { return clusters.near(p, flips); };
     DescriptorIndexOptions options;
     options.ivf_threshold = 10'000;
-    std::vector<LocalFeatures> refs;
-    for (int ref = 1; ref <= 160; ++ref) {
-        LocalFeatures f;
-        f.kind = FeatureKind::orb;
-        f.frame_width = f.frame_height = 512;
-        for (int i = 0; i < 128; ++i) {
-            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
-            const auto d = near(patterns[rng() % patterns.size()], 8 + static_cast<int>(rng() % 40));
-            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
-        }
-        refs.push_back(std::move(f));
-    }
+    const std::vector<LocalFeatures> refs = clustered_references(clusters, 160, 128);
     DescriptorIndex full(options);
     for (int i = 0; i < 160; ++i) full.add(i + 1, refs[i]);
     full.optimise();
@@ -337,10 +351,7 @@ TEST_CASE("a shortlist on 64-bit short codes keeps the near neighbours of the fu
     const auto with_shortlist = [&](int shortlist) {
         DescriptorIndexOptions o = options;
         o.shortlist = shortlist;
-        DescriptorIndex index(o);
-        index.organise(full.vocabulary());
-        for (int i = 0; i < 160; ++i) index.add(i + 1, refs[i]);
-        return index;
+        return organised_index(o, full.vocabulary(), refs);
     };
     // Queries: indexed descriptors with up to 12 bits flipped.
     LocalFeatures query;
@@ -382,18 +393,7 @@ TEST_CASE("an entry budget scans the probed lists nearest word first until it is
     auto& rng = clusters.rng;
     DescriptorIndexOptions options;
     options.ivf_threshold = 10'000;
-    std::vector<LocalFeatures> refs;
-    for (int ref = 1; ref <= 160; ++ref) {
-        LocalFeatures f;
-        f.kind = FeatureKind::orb;
-        f.frame_width = f.frame_height = 512;
-        for (int i = 0; i < options.per_reference; ++i) {
-            f.keypoints.push_back({static_cast<std::uint16_t>(rng() % 8000), static_cast<std::uint16_t>(rng() % 8000), 0, 20});
-            const auto d = clusters.near(clusters.patterns[rng() % clusters.patterns.size()], 8 + static_cast<int>(rng() % 40));
-            f.descriptors.insert(f.descriptors.end(), d.begin(), d.end());
-        }
-        refs.push_back(std::move(f));
-    }
+    const std::vector<LocalFeatures> refs = clustered_references(clusters, 160, options.per_reference);
     DescriptorIndex full(options);
     for (int i = 0; i < 160; ++i) full.add(i + 1, refs[i]);
     full.optimise();
@@ -419,9 +419,7 @@ TEST_CASE("an entry budget scans the probed lists nearest word first until it is
         INFO("max_codes " << budget);
         DescriptorIndexOptions o = options;
         o.max_codes = budget;
-        DescriptorIndex index(o);
-        index.organise(full.vocabulary());
-        for (int i = 0; i < 160; ++i) index.add(i + 1, refs[i]);
+        const DescriptorIndex index = organised_index(o, full.vocabulary(), refs);
         DescriptorNeighbours got;
         REQUIRE(index.search(query, got));
         REQUIRE(got.rows == query.size());
