@@ -5,7 +5,6 @@
 #include <atomic>
 #include <climits>
 #include <cstring>
-#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NEARDUP_WIDE_POPCOUNT 1
@@ -191,21 +190,26 @@ void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std:
                            TwoNearest* out) {
 #if NEARDUP_WIDE_POPCOUNT
     if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed)) {
-        // Each query row's distances to every reference row, eight per step, then the two smallest in row
-        // order (ties to the lower row, as the portable loop).
-        std::vector<std::uint16_t> distances(nr);
+        // Each query row's distances to the reference rows, eight per step, a block at a time, then the two
+        // smallest in row order (ties to the lower row, as the portable loop).
+        constexpr std::size_t kBlock = 256;
+        std::uint16_t distances[kBlock];
         for (std::size_t i = 0; i < nq; ++i) {
-            detail::hamming_distances32_wide(query + i * kBinaryDescriptorBytes, reference, nr, distances.data());
             TwoNearest best;
-            for (std::size_t j = 0; j < nr; ++j) {
-                const int d = distances[j];
-                if (d < best.second) {
-                    if (d < best.distance) {
-                        best.second = best.distance;
-                        best.distance = d;
-                        best.index = static_cast<int>(j);
-                    } else {
-                        best.second = d;
+            for (std::size_t first = 0; first < nr; first += kBlock) {
+                const std::size_t n = std::min(kBlock, nr - first);
+                detail::hamming_distances32_wide(query + i * kBinaryDescriptorBytes, reference + first * kBinaryDescriptorBytes, n,
+                                                 distances);
+                for (std::size_t j = 0; j < n; ++j) {
+                    const int d = distances[j];
+                    if (d < best.second) {
+                        if (d < best.distance) {
+                            best.second = best.distance;
+                            best.distance = d;
+                            best.index = static_cast<int>(first + j);
+                        } else {
+                            best.second = d;
+                        }
                     }
                 }
             }

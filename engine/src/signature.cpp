@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_invoke.h>
+#include <tbb/task_arena.h>
 
 #include "neardup/engine/perceptual_hashes.hpp"
 
@@ -132,7 +133,9 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
         has_fine = true;
     };
     if (options_.parallel_query) {
-        tbb::parallel_invoke(hashes, coarse_part, fine_part);
+        // Isolated: a caller already in a TBB loop (the region pass) must not have another of its iterations
+        // run inside this wait, which would fold that region's time into this one's.
+        tbb::this_task_arena::isolate([&] { tbb::parallel_invoke(hashes, coarse_part, fine_part); });
     } else {
         hashes();
         coarse_part();

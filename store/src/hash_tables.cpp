@@ -62,7 +62,9 @@ std::size_t HashTables::bytes() const {
 void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, NearestK& nearest) const {
     // Buckets sit at random places of tables far larger than the caches, so a lookup is bound by memory
     // latency, not by the distances: every bucket's range is read first (independent loads that the CPU
-    // overlaps), then the buckets are scanned with the codes and rows of one a few places ahead prefetched.
+    // overlaps), then the buckets are scanned, the first cache lines of the codes and rows of the bucket a
+    // few places ahead prefetched.
+    static_assert(kFlips == 2, "the bucket list below enumerates values within 2 bits of the chunk");
     constexpr int kPerChunk = 1 + 16 + 16 * 15 / 2;  // the value itself, 1 and 2 bits flipped: 137
     constexpr int kAhead = 4;
     struct Bucket {

@@ -72,12 +72,13 @@ TEST_CASE("a query signature computed in parallel equals the one computed part a
     serial_options.parallel_query = false;
     const SignatureExtractor parallel, serial(serial_options);
     REQUIRE(parallel.options().parallel_query);
-    // A large photo (coarse and fine frames), a small one (coarse only) and a thumbnail (upscaled frame).
+    // Two photos at their own size (coarse and fine frames), at 600 px (coarse frame only) and at 300 px (a
+    // thumbnail: the frame upscaled).
     for (const char* name : {"sample2_1920.jpg", "coffee.jpg"}) {
         INFO(name);
         const auto bytes = test::read_bytes(test::sample_photo(name));
         const auto image = parallel.decode_query(bytes).value();
-        for (const int long_side : {0, 300}) {
+        for (const int long_side : {0, 600, 300}) {
             INFO(long_side);
             cv::Mat bgr = image.bgr;
             if (long_side > 0) bgr = downscale_to(bgr, long_side);

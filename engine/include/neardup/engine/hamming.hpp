@@ -37,7 +37,8 @@ void scan_hamming32_portable(const std::uint8_t* query, const std::uint8_t* code
 void hamming_distances32_portable(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out,
                                   std::size_t first);
 bool wide_popcount_supported();
-// Benchmarks time both paths in one run: false keeps scan_hamming32 on the portable one (default true).
+// Benchmarks time both paths in one run: false keeps scan_hamming32, hamming_distances32 and
+// two_nearest_hamming32 on their portable paths (default true).
 void allow_wide_popcount(bool allowed);
 }  // namespace detail
 
