@@ -143,18 +143,36 @@ void allow_wide_popcount(bool allowed) { wide_allowed.store(allowed, std::memory
 
 }  // namespace detail
 
+namespace {
+
+// Whether the scans take their eight-per-step paths now: the CPU has them and no benchmark turned them off.
+[[maybe_unused]] bool wide_in_use() {
+    return detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed);
+}
+
+// Offers row `row` at distance `d` to the two nearest so far (ties keep the lower row, offered first).
+inline __attribute__((always_inline)) void keep_two(TwoNearest& best, int d, std::size_t row) {
+    if (d < best.distance) {
+        best.second = best.distance;
+        best.distance = d;
+        best.index = static_cast<int>(row);
+    } else if (d < best.second) {
+        best.second = d;
+    }
+}
+
+}  // namespace
+
 void scan_hamming32(const std::uint8_t* query, const std::uint8_t* codes, const std::int64_t* ids, std::size_t n, NearestK& nearest) {
 #if NEARDUP_WIDE_POPCOUNT
-    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed))
-        return detail::scan_hamming32_wide(query, codes, ids, n, nearest);
+    if (wide_in_use()) return detail::scan_hamming32_wide(query, codes, ids, n, nearest);
 #endif
     detail::scan_hamming32_portable(query, codes, ids, n, nearest, 0);
 }
 
 void hamming_distances32(const std::uint8_t* query, const std::uint8_t* codes, std::size_t n, std::uint16_t* out) {
 #if NEARDUP_WIDE_POPCOUNT
-    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed))
-        return detail::hamming_distances32_wide(query, codes, n, out);
+    if (wide_in_use()) return detail::hamming_distances32_wide(query, codes, n, out);
 #endif
     detail::hamming_distances32_portable(query, codes, n, out, 0);
 }
@@ -170,16 +188,7 @@ void two_nearest_hamming32_portable(const std::uint8_t* query, std::size_t nq, c
     for (std::size_t i = 0; i < nq; ++i) {
         const std::uint8_t* q = query + i * kBinaryDescriptorBytes;
         TwoNearest best;
-        for (std::size_t j = 0; j < nr; ++j) {
-            const int d = distance32(q, reference + j * kBinaryDescriptorBytes);
-            if (d < best.distance) {
-                best.second = best.distance;
-                best.distance = d;
-                best.index = static_cast<int>(j);
-            } else if (d < best.second) {
-                best.second = d;
-            }
-        }
+        for (std::size_t j = 0; j < nr; ++j) keep_two(best, distance32(q, reference + j * kBinaryDescriptorBytes), j);
         out[i] = best;
     }
 }
@@ -189,7 +198,7 @@ void two_nearest_hamming32_portable(const std::uint8_t* query, std::size_t nq, c
 void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std::uint8_t* reference, std::size_t nr,
                            TwoNearest* out) {
 #if NEARDUP_WIDE_POPCOUNT
-    if (detail::wide_popcount_supported() && detail::wide_allowed.load(std::memory_order_relaxed)) {
+    if (wide_in_use()) {
         // Each query row's distances to the reference rows, eight per step, a block at a time, then the two
         // smallest in row order (ties to the lower row, as the portable loop).
         constexpr std::size_t kBlock = 256;
@@ -200,18 +209,7 @@ void two_nearest_hamming32(const std::uint8_t* query, std::size_t nq, const std:
                 const std::size_t n = std::min(kBlock, nr - first);
                 detail::hamming_distances32_wide(query + i * kBinaryDescriptorBytes, reference + first * kBinaryDescriptorBytes, n,
                                                  distances);
-                for (std::size_t j = 0; j < n; ++j) {
-                    const int d = distances[j];
-                    if (d < best.second) {
-                        if (d < best.distance) {
-                            best.second = best.distance;
-                            best.distance = d;
-                            best.index = static_cast<int>(first + j);
-                        } else {
-                            best.second = d;
-                        }
-                    }
-                }
+                for (std::size_t j = 0; j < n; ++j) keep_two(best, distances[j], first + j);
             }
             out[i] = best;
         }

@@ -121,16 +121,14 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
     const cv::Mat coarse = downscale_to(bgr, options_.hash_long_side);
     // Three independent parts: the hashes, the coarse frame's features and the fine frame's (each with its
     // mirror image). In parallel they cost the slowest of them in latency, the same in CPU.
-    FeaturesAndMirror coarse_features, fine_features;
-    bool has_fine = false;
+    FeaturesAndMirror coarse_features;
+    std::optional<FeaturesAndMirror> fine_features;  // none when the fine frame adds no detail
     const auto hashes = [&] { q.signature = query_extractor.hashes(coarse, full_width, full_height); };  // features: below
     const auto coarse_part = [&] { coarse_features = extract_local_features_and_mirror(coarse, query_options.features); };
     const auto fine_part = [&] {
         const cv::Mat fine = downscale_to(bgr, options_.query_fine_long_side);
         const auto fine_options = fine_frame_options(coarse, fine, query_options.features, options_.query_fine_levels);
-        if (!fine_options) return;
-        fine_features = extract_local_features_and_mirror(fine, *fine_options);
-        has_fine = true;
+        if (fine_options) fine_features = extract_local_features_and_mirror(fine, *fine_options);
     };
     if (options_.parallel_query) {
         // Isolated: a caller already in a TBB loop (the region pass) must not have another of its iterations
@@ -141,9 +139,9 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
         coarse_part();
         fine_part();
     }
-    if (has_fine) {
-        q.signature.features = interleave_scales(coarse_features.features, fine_features.features);
-        q.mirrored_features = interleave_scales(coarse_features.mirrored, fine_features.mirrored);
+    if (fine_features) {
+        q.signature.features = interleave_scales(coarse_features.features, fine_features->features);
+        q.mirrored_features = interleave_scales(coarse_features.mirrored, fine_features->mirrored);
     } else {
         q.signature.features = std::move(coarse_features.features);
         q.mirrored_features = std::move(coarse_features.mirrored);
