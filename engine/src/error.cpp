@@ -15,6 +15,7 @@ std::string_view to_string(ErrorCode code) noexcept {
         case ErrorCode::io_error: return "io_error";
         case ErrorCode::conflict: return "conflict";
         case ErrorCode::invalid_key: return "invalid_key";
+        case ErrorCode::bad_model: return "bad_model";
     }
     return "unknown";
 }

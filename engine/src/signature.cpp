@@ -31,6 +31,7 @@ Signature SignatureExtractor::compute(const cv::Mat& bgr, std::uint32_t full_wid
     const cv::Mat hash_image = downscale_to(bgr, options_.hash_long_side);
     Signature s = hashes(hash_image, full_width, full_height);
     s.features = extract_local_features(hash_image, options_.features);
+    if (options_.embedder) s.embedding = options_.embedder->embed(bgr);
     return s;
 }
 
@@ -130,15 +131,21 @@ QuerySignature SignatureExtractor::compute_query(const cv::Mat& bgr, std::uint32
         const auto fine_options = fine_frame_options(coarse, fine, query_options.features, options_.query_fine_levels);
         if (fine_options) fine_features = extract_local_features_and_mirror(fine, *fine_options);
     };
+    std::vector<float> embedding;
+    const auto embedding_part = [&] {
+        if (options_.embedder) embedding = options_.embedder->embed(bgr);
+    };
     if (options_.parallel_query) {
         // Isolated: a caller already in a TBB loop (the region pass) must not have another of its iterations
         // run inside this wait, which would fold that region's time into this one's.
-        tbb::this_task_arena::isolate([&] { tbb::parallel_invoke(hashes, coarse_part, fine_part); });
+        tbb::this_task_arena::isolate([&] { tbb::parallel_invoke(hashes, coarse_part, fine_part, embedding_part); });
     } else {
         hashes();
         coarse_part();
         fine_part();
+        embedding_part();
     }
+    q.signature.embedding = std::move(embedding);
     if (fine_features) {
         q.signature.features = interleave_scales(coarse_features.features, fine_features->features);
         q.mirrored_features = interleave_scales(coarse_features.mirrored, fine_features->mirrored);

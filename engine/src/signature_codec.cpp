@@ -1,5 +1,7 @@
 #include "neardup/engine/signature_codec.hpp"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -8,6 +10,8 @@ namespace {
 
 constexpr char kMagic[4] = {'N', 'D', 'S', 'G'};
 constexpr std::uint8_t kFlagDihedral = 1;
+constexpr std::uint8_t kFlagEmbedding = 2;  // after the descriptors: u16 dimension, then that many f32
+constexpr std::size_t kMaxEmbedding = 65535;
 constexpr std::size_t kMaxKeypoints = 65535;
 
 class Writer {
@@ -21,6 +25,7 @@ public:
         for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(static_cast<std::uint8_t>(std::uint64_t(v) >> (8 * i)));
     }
     void hash(const Hash256& h) { for (auto w : h.words) le(w); }
+    void f32(float v) { le(std::bit_cast<std::uint32_t>(v)); }
     std::vector<std::uint8_t> take() { return std::move(out_); }
 
 private:
@@ -44,6 +49,7 @@ public:
         for (auto& w : h.words) w = le<std::uint64_t>();
         return h;
     }
+    float f32() { return std::bit_cast<float>(le<std::uint32_t>()); }
     const std::uint8_t* take(std::size_t n) {
         const auto* p = b_.data() + pos_;
         pos_ += n;
@@ -70,10 +76,11 @@ std::vector<std::uint8_t> serialize(const Signature& s) {
     const std::size_t row = descriptor_bytes(s.features.kind);
     if (s.features.descriptors.size() != s.features.size() * row)
         throw std::invalid_argument("serialize: descriptor bytes do not match the keypoint count");
+    if (s.embedding.size() > kMaxEmbedding) throw std::invalid_argument("serialize: an embedding of more than 65535 values");
     Writer w;
     w.bytes(kMagic, 4);
     w.le(kSignatureFormatVersion);
-    w.le(static_cast<std::uint8_t>(s.pdq_dihedral.empty() ? 0 : kFlagDihedral));
+    w.le(static_cast<std::uint8_t>((s.pdq_dihedral.empty() ? 0 : kFlagDihedral) | (s.embedding.empty() ? 0 : kFlagEmbedding)));
     w.le(s.width);
     w.le(s.height);
     w.hash(s.pdq.hash);
@@ -93,6 +100,10 @@ std::vector<std::uint8_t> serialize(const Signature& s) {
         w.le(k.size);
     }
     w.bytes(s.features.descriptors.data(), s.features.descriptors.size());
+    if (!s.embedding.empty()) {
+        w.le(static_cast<std::uint16_t>(s.embedding.size()));
+        for (float v : s.embedding) w.f32(v);
+    }
     return w.take();
 }
 
@@ -108,7 +119,7 @@ Result<Signature> deserialize_signature(std::span<const std::uint8_t> bytes) {
     if (!r.has(kFixedBytes)) return corrupt("header cut short");
     Signature s;
     const auto flags = r.le<std::uint8_t>();
-    if (flags & ~kFlagDihedral) return corrupt("unknown flags");
+    if (flags & ~(kFlagDihedral | kFlagEmbedding)) return corrupt("unknown flags");
     s.width = r.le<std::uint32_t>();
     s.height = r.le<std::uint32_t>();
     s.pdq.hash = r.hash();
@@ -125,7 +136,16 @@ Result<Signature> deserialize_signature(std::span<const std::uint8_t> bytes) {
     const std::size_t count = r.le<std::uint16_t>();
     const std::size_t row = descriptor_bytes(s.features.kind);
     const std::size_t dihedral_bytes = (flags & kFlagDihedral) ? kDihedralCount * 32 : 0;
-    const std::size_t expected = dihedral_bytes + count * (6 + row);
+    const std::size_t features_bytes = dihedral_bytes + count * (6 + row);
+    std::size_t expected = features_bytes;
+    if (flags & kFlagEmbedding) {
+        if (r.remaining() < features_bytes + 2) return corrupt("embedding size cut short");
+        // The dimension sits after the features; read it without moving on.
+        Reader peek(bytes.subspan(bytes.size() - r.remaining() + features_bytes, 2));
+        const std::size_t dimension = peek.le<std::uint16_t>();
+        if (dimension == 0) return corrupt("an embedding of 0 values");
+        expected += 2 + dimension * 4;
+    }
     if (r.remaining() != expected)
         return corrupt("expected " + std::to_string(expected) + " bytes after the header, found " + std::to_string(r.remaining()));
     if (dihedral_bytes) {
@@ -141,6 +161,13 @@ Result<Signature> deserialize_signature(std::span<const std::uint8_t> bytes) {
     }
     const auto* d = r.take(count * row);
     s.features.descriptors.assign(d, d + count * row);
+    if (flags & kFlagEmbedding) {
+        s.embedding.resize(r.le<std::uint16_t>());
+        for (float& v : s.embedding) {
+            v = r.f32();
+            if (!std::isfinite(v)) return corrupt("an embedding value is not finite");
+        }
+    }
     return s;
 }
 

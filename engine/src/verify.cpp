@@ -215,7 +215,9 @@ double match_score(const MatchEvidence& e, const ScoreModel& model) {
                               ? logistic((model.pdq_center - e.pdq_distance) / model.pdq_width)
                               : 0.0;
     const double p_geometry = e.geometry.inliers > 0 ? logistic((e.geometry.inliers - model.inlier_center) / model.inlier_width) : 0.0;
-    return 1.0 - (1.0 - p_hash) * (1.0 - p_geometry);
+    const double p_embedding =
+        e.embedding_similarity ? logistic((*e.embedding_similarity - model.embedding_center) / model.embedding_width) : 0.0;
+    return 1.0 - (1.0 - p_hash) * (1.0 - p_geometry) * (1.0 - p_embedding);
 }
 
 MatchEvidence compare(const QuerySignature& query, const Signature& reference, const ScoreModel& model,
@@ -239,6 +241,8 @@ MatchEvidence compare(const QuerySignature& query, const Signature& reference, c
         mirrored.query_region.x = static_cast<float>(query_size.width) - mirrored.query_region.x - mirrored.query_region.width;
         if (mirrored.inliers > e.geometry.inliers) e.geometry = mirrored;
     }
+    if (!q.embedding.empty() && q.embedding.size() == reference.embedding.size())
+        e.embedding_similarity = cosine_similarity(q.embedding, reference.embedding);
     e.score = match_score(e, model);
     return e;
 }

@@ -69,6 +69,11 @@ std::string& catalog_setting() {
     return address;
 }
 
+std::shared_ptr<const Embedder>& embedder_setting() {
+    static std::shared_ptr<const Embedder> embedder;
+    return embedder;
+}
+
 store::Shard& shard_setting() {
     static store::Shard shard;
     return shard;
@@ -80,6 +85,7 @@ store::StoreOptions opened(store::OpenMode mode) {
     o.mode = mode;
     o.catalog = catalog_setting();
     o.shard = shard_setting();
+    o.signature.embedder = embedder_setting();
     return o;
 }
 
@@ -107,6 +113,7 @@ void draw_review(const std::filesystem::path& dir, const std::filesystem::path& 
 
 void set_catalog_address(std::string address) { catalog_setting() = std::move(address); }
 void set_shard(const store::Shard& shard) { shard_setting() = shard; }
+void set_embedder(std::shared_ptr<const Embedder> embedder) { embedder_setting() = std::move(embedder); }
 
 int run_fingerprint(const FingerprintArgs& args) {
     const auto list = indexer::collect_image_files(args.paths);
@@ -116,6 +123,7 @@ int run_fingerprint(const FingerprintArgs& args) {
         return kExitUsage;
     }
     SignatureOptions options;
+    options.embedder = embedder_setting();
     options.dihedral = args.dihedral;
     options.decode.max_pixels = args.max_pixels;
     options.features.max_keypoints = args.max_keypoints;

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "neardup/engine/embedding.hpp"
 #include "neardup/exit_status.hpp"
 #include "neardup/store/shard.hpp"
 
@@ -66,6 +68,8 @@ struct ImportArgs {
 void set_catalog_address(std::string address);
 // The shard every command's store holds (default: every key); `index` also keeps only that shard's inputs.
 void set_shard(const store::Shard& shard);
+// The embedding model (--embedder) every command's store and `fingerprint` use; none by default.
+void set_embedder(std::shared_ptr<const Embedder> embedder);
 
 int run_fingerprint(const FingerprintArgs& args);
 int run_hash(const HashArgs& args);

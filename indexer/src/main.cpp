@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "neardup/store/catalog.hpp"
+#include "neardup/store/embedder_file.hpp"
 
 using namespace neardup::cli;
 using neardup::kExitFailure;
@@ -33,6 +34,16 @@ int main(int argc, char** argv) {
     app.add_option("--shard", shard,
                    "k/N: only the references whose keys shard k of N owns (README \"Shards\"; needs --catalog); job/N takes k "
                    "from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). index then adds only that share of its inputs");
+
+    std::string embedder;
+    int embedder_input = neardup::EmbedderOptions{}.input_side;
+    app.add_option("--embedder", embedder,
+                   "an ONNX image-embedding model (for example a copy-detection model exported to ONNX): every reference and "
+                   "query also gets its embedding, and the most similar references are verified too. The index records the "
+                   "model; it must be given to every later command that writes to it")
+        ->envname("NEARDUP_EMBEDDER");
+    app.add_option("--embedder-input", embedder_input, "the model's square input side in pixels")
+        ->check(CLI::Range(8, 2048))->capture_default_str();
 
     FingerprintArgs fp;
     auto* fingerprint = app.add_subcommand("fingerprint", "print the fingerprints of image files as JSON lines");
@@ -126,6 +137,16 @@ int main(int argc, char** argv) {
     std::unique_ptr<tbb::global_control> limit;
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
     set_catalog_address(catalog);
+    if (!embedder.empty()) {
+        neardup::EmbedderOptions options;
+        options.input_side = embedder_input;
+        auto model = neardup::store::load_embedder_file(embedder, options);
+        if (!model) {
+            spdlog::error("--embedder: {}", model.error().message);
+            return kExitUsage;
+        }
+        set_embedder(model.value());
+    }
     if (!shard.empty()) {
         const auto parsed = neardup::store::parse_shard_argument(shard, std::getenv("JOB_COMPLETION_INDEX"));
         if (!parsed) {

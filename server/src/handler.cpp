@@ -180,6 +180,7 @@ Response Handler::search(const Request& request, const RequestTarget& target) co
     store::SearchTrace trace;
     auto hits = store().search(upload_bytes(request), options, &trace);
     for (const auto& [stage, seconds] : {std::pair{"decode", trace.decode}, {"signature", trace.signature}, {"hashes", trace.hashes},
+                                         {"embeddings", trace.embeddings},
                                          {"votes", trace.votes}, {"verify", trace.verify}, {"regions", trace.regions}})
         metrics_.observe_stage(stage, seconds);
     if (!hits) throw image_error(hits.error());

@@ -11,6 +11,7 @@
 #include "neardup/server/handler.hpp"
 #include "neardup/server/router.hpp"
 #include "neardup/server/server.hpp"
+#include "neardup/store/embedder_file.hpp"
 #include "neardup/store/store.hpp"
 
 namespace {
@@ -98,6 +99,14 @@ int main(int argc, char** argv) {
         ->envname("NEARDUP_CATALOG");
     std::string shard;
     app.add_option("--shard", shard, "k/N: hold and search only the references whose keys shard k of N owns (needs --catalog)");
+    std::string embedder;
+    int embedder_input = neardup::EmbedderOptions{}.input_side;
+    app.add_option("--embedder", embedder,
+                   "An ONNX image-embedding model: searches also verify the references most similar by embedding, and new "
+                   "references are embedded. The index records its model and refuses another (or none, to write)")
+        ->envname("NEARDUP_EMBEDDER");
+    app.add_option("--embedder-input", embedder_input, "The embedding model's square input side in pixels")
+        ->capture_default_str()->check(CLI::Range(8, 2048));
     app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
     app.add_option("--io-threads", server_options.io_threads, "Threads for network I/O")->capture_default_str()->check(CLI::Range(1, 64));
     app.add_option("--workers", server_options.workers, "Threads that decode, fingerprint and search (0: one per core)")
@@ -134,9 +143,20 @@ int main(int argc, char** argv) {
         spdlog::error("give --db DIR (serve an index) or --route FILE (route to shards)");
         return kExitUsage;
     }
-    if (!route_file.empty() && (!catalog.empty() || !shard.empty())) {
-        spdlog::error("--route serves no index of its own: --catalog and --shard are for its replicas");
+    if (!route_file.empty() && (!catalog.empty() || !shard.empty() || !embedder.empty())) {
+        spdlog::error("--route serves no index of its own: --catalog, --shard and --embedder are for its replicas");
         return kExitUsage;
+    }
+    std::shared_ptr<const neardup::Embedder> embedding_model;
+    if (!embedder.empty()) {
+        neardup::EmbedderOptions options;
+        options.input_side = embedder_input;
+        auto model = neardup::store::load_embedder_file(embedder, options);
+        if (!model) {
+            spdlog::error("--embedder: {}", model.error().message);
+            return kExitUsage;
+        }
+        embedding_model = model.value();
     }
     std::optional<neardup::store::Shard> shard_of_server;
     if (!shard.empty() && !(shard_of_server = neardup::store::parse_shard(shard))) {
@@ -182,6 +202,7 @@ int main(int argc, char** argv) {
             neardup::store::StoreOptions store_options;
             store_options.query_cache_bytes = static_cast<std::size_t>(query_cache_mib * (1 << 20));
             store_options.catalog = catalog;
+            store_options.signature.embedder = embedding_model;
             if (shard_of_server) store_options.shard = *shard_of_server;
             store = std::make_unique<neardup::store::Store>(db, store_options);
             const auto s = store->stats();

@@ -73,7 +73,8 @@ std::string Metrics::render(const std::vector<Gauge>& gauges) const {
         out += "# TYPE neardup_http_request_duration_seconds histogram\n";
         render(out, "neardup_http_request_duration_seconds", "route", latency_);
         out += "# HELP neardup_search_stage_seconds Time one search spent in each stage: decode, signature (whole image and "
-               "regions), hashes (PDQ lookup), votes (descriptor candidates), verify, regions (proposing them).\n";
+               "regions), hashes (PDQ lookup), embeddings (nearest embeddings, with a model), votes (descriptor candidates), verify, "
+               "regions (proposing them).\n";
         out += "# TYPE neardup_search_stage_seconds histogram\n";
         render(out, "neardup_search_stage_seconds", "stage", stages_);
     }

@@ -381,7 +381,7 @@ struct Router::Impl : std::enable_shared_from_this<Impl> {
         if (const Response* refused = first_refusal(answers, http::status::ok)) return pass_on(*refused, request.version(), request.keep_alive());
         // Index counts add up over shards; `active` counts the catalog the shards share, so every shard gives the
         // same figure; the rest (generation, snapshot flags) is per shard, under "shards".
-        static constexpr const char* kSummed[] = {"inactive", "pdq_entries", "descriptor_entries", "segments", "merges", "followed"};
+        static constexpr const char* kSummed[] = {"inactive", "pdq_entries", "descriptor_entries", "embedding_entries", "segments", "merges", "followed"};
         json index = {{"active", 0}};
         for (const char* name : kSummed) index[name] = 0;
         json per_shard = json::array();

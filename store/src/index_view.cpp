@@ -47,6 +47,36 @@ std::vector<Vote> IndexView::vote(const std::vector<const LocalFeatures*>& queri
     return ranked(votes, limit);
 }
 
+std::vector<EmbeddingNeighbour> IndexView::embedding_search(std::span<const float> query, int k) const {
+    std::vector<EmbeddingNeighbour> out;
+    if (k <= 0 || query.empty()) return out;
+    for (const auto& segment : segments) {
+        // Deleted references still sit in the segment: ask for more until k active ones or all are found.
+        for (int asked = k;; asked *= 2) {
+            const auto found = segment->embeddings.search(query, asked);
+            std::size_t taken = 0;
+            for (const auto& n : found)
+                if (active(n.id) && taken < static_cast<std::size_t>(k)) {
+                    out.push_back(n);
+                    ++taken;
+                }
+            if (taken == static_cast<std::size_t>(k) || found.size() < static_cast<std::size_t>(asked)) break;
+            out.resize(out.size() - taken);
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const EmbeddingNeighbour& a, const EmbeddingNeighbour& b) {
+        return a.similarity != b.similarity ? a.similarity > b.similarity : a.id < b.id;
+    });
+    if (out.size() > static_cast<std::size_t>(k)) out.resize(static_cast<std::size_t>(k));
+    return out;
+}
+
+std::size_t IndexView::embedding_entries() const {
+    std::size_t n = 0;
+    for (const auto& s : segments) n += s->embeddings.size();
+    return n;
+}
+
 std::size_t IndexView::pdq_entries() const {
     std::size_t n = 0;
     for (const auto& s : segments) n += s->pdq.size();

@@ -23,6 +23,7 @@ nlohmann::ordered_json to_json(const SearchHit& h) {
             {"query_region", {{"x", std::lround(h.query_region.x)}, {"y", std::lround(h.query_region.y)},
                               {"width", std::lround(h.query_region.width)}, {"height", std::lround(h.query_region.height)}}}};
     if (h.hash_only) out["hash_only"] = true;  // only then: a PDQ hash from a partner's list, no image or region
+    if (h.embedding_similarity) out["embedding_similarity"] = std::round(*h.embedding_similarity * 1e4) / 1e4;  // with a model only
     return out;
 }
 
@@ -50,6 +51,8 @@ nlohmann::ordered_json to_json(const StoreStats& s) {
             {"inactive", s.inactive},
             {"pdq_entries", s.pdq_entries},
             {"descriptor_entries", s.descriptor_entries},
+            {"embedding_entries", s.embedding_entries},
+            {"embedder", s.embedder},
             {"vocabulary_words", s.vocabulary_words},
             {"segments", s.segments},
             {"merges", s.merges},

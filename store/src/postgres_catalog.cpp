@@ -533,6 +533,25 @@ std::int64_t PostgresCatalog::generation() const {
     return c->run("SELECT value::bigint FROM neardup_meta WHERE name = 'generation'").int64(0, 0);
 }
 
+// Settings share neardup_meta with schema_version and generation, under their own prefix.
+std::optional<std::string> PostgresCatalog::setting(const std::string& name) const {
+    Connection* c = nullptr;
+    const auto lock = reader(c);
+    const auto r = c->run("SELECT value FROM neardup_meta WHERE name = $1", Params().add("setting." + name));
+    if (r.size() == 0) return std::nullopt;
+    return r.text(0, 0);
+}
+
+std::string PostgresCatalog::claim_setting(const std::string& name, const std::string& value) {
+    if (!writer_) throw StoreError("catalog: opened read-only");
+    writer_->write([&] {
+        writer_->run("INSERT INTO neardup_meta(name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                     Params().add("setting." + name).add(value));
+        return 0;
+    });
+    return setting(name).value_or(value);
+}
+
 std::int64_t PostgresCatalog::purge_inactive() {
     if (!writer_) throw StoreError("catalog: opened read-only");
     return writer_->write([&] {

@@ -44,6 +44,7 @@ SearchTrace& SearchTrace::operator+=(const SearchTrace& o) {
     decode += o.decode;
     signature += o.signature;
     hashes += o.hashes;
+    embeddings += o.embeddings;
     votes += o.votes;
     verify += o.verify;
     regions += o.regions;
@@ -175,6 +176,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.hash_only = entry->hash_only();
         h.agreement = e.geometry.agreement;
         h.thickness = e.geometry.thickness;
+        h.embedding_similarity = e.embedding_similarity;
         results[i].explained = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
         results[i].hit = std::move(h);
     });
@@ -224,6 +226,14 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
             if (options.top > 0 && hits.size() > static_cast<std::size_t>(options.top)) hits.resize(options.top);
             return hits;
         }
+    }
+    // The embedding channel: the most similar references by embedding are verified too.
+    if (!query.signature.embedding.empty()) {
+        for (const auto& n : view.embedding_search(query.signature.embedding, options_.embedding_neighbours)) {
+            if (n.similarity < options_.embedding_min_similarity) break;  // most similar first
+            if (std::find(candidates.begin(), candidates.end(), n.id) == candidates.end()) candidates.push_back(n.id);
+        }
+        lap(clock, t.embeddings);
     }
     // Mirrored descriptors vote only when the direct ones found no clear candidate: half the descriptor
     // search for most queries, and a mirrored copy gets few direct votes.

@@ -97,6 +97,10 @@ BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string
                     const auto groups = id_field(e, "vocabulary_groups");
                     if (groups > 4096) throw Invalid{"field 'vocabulary_groups' is out of range"};
                     s.vocabulary_groups = static_cast<std::size_t>(groups);
+                    if (e.contains("embeddings")) {
+                        s.embeddings = file_field(e, "embeddings");
+                        s.embeddings_sha256 = sha_field(e, "embeddings_sha256");
+                    }
                 }
                 m.segments.push_back(std::move(s));
             }
@@ -118,10 +122,16 @@ BasicResult<SnapshotManifest, ManifestError> parse_snapshot_manifest(std::string
 
 std::string format_snapshot_manifest(const SnapshotManifest& manifest) {
     json segments = json::array();
-    for (const auto& s : manifest.segments)
-        segments.push_back({{"first_id", s.first_id}, {"last_id", s.last_id}, {"pdq", s.pdq}, {"pdq_sha256", s.pdq_sha256},
-                            {"descriptors", s.descriptors}, {"descriptors_sha256", s.descriptors_sha256},
-                            {"vocabulary_groups", s.vocabulary_groups}});
+    for (const auto& s : manifest.segments) {
+        json segment = {{"first_id", s.first_id}, {"last_id", s.last_id}, {"pdq", s.pdq}, {"pdq_sha256", s.pdq_sha256},
+                        {"descriptors", s.descriptors}, {"descriptors_sha256", s.descriptors_sha256},
+                        {"vocabulary_groups", s.vocabulary_groups}};
+        if (!s.embeddings.empty()) {
+            segment["embeddings"] = s.embeddings;
+            segment["embeddings_sha256"] = s.embeddings_sha256;
+        }
+        segments.push_back(std::move(segment));
+    }
     json meta = {{"format", kSnapshotFormat}, {"generation", manifest.generation}, {"max_id", manifest.max_id},
                  {"segments", segments}};
     if (manifest.shard != "0/1") meta["shard"] = manifest.shard;  // older builds ignore both fields

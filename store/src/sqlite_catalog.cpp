@@ -374,6 +374,28 @@ std::int64_t SqliteCatalog::active_count() const { return read_int64("SELECT COU
 
 std::int64_t SqliteCatalog::generation() const { return read_int64("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'generation'"); }
 
+// Settings share the meta table with schema_version and generation, under their own prefix.
+std::optional<std::string> SqliteCatalog::setting(const std::string& name) const {
+    sqlite3* db = nullptr;
+    const auto lock = reader(db);
+    Statement s(db, "SELECT value FROM meta WHERE name = ?1");
+    s.bind(1, "setting." + name);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+}
+
+std::string SqliteCatalog::claim_setting(const std::string& name, const std::string& value) {
+    if (!writer_) throw StoreError("catalog: opened read-only");
+    {
+        std::lock_guard lock(writer_->mutex);
+        Statement s(writer_->db, "INSERT OR IGNORE INTO meta(name, value) VALUES (?1, ?2)");
+        s.bind(1, "setting." + name);
+        s.bind(2, value);
+        s.step();
+    }
+    return setting(name).value_or(value);
+}
+
 std::int64_t SqliteCatalog::purge_inactive() {
     if (!writer_) throw StoreError("catalog: opened read-only");
     std::lock_guard lock(writer_->mutex);

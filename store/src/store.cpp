@@ -91,6 +91,7 @@ Store::Store(const std::filesystem::path& dir, StoreOptions options)
     }
     if (!options_.shard.all() && !catalog_->shared())
         throw StoreError("shard " + options_.shard.text() + " of " + dir_.string() + ": shards need a shared catalog (a postgresql:// URI)");
+    check_embedder();
     searcher_ = std::make_unique<Searcher>(*catalog_, extractor_, options_);
     if (options_.query_cache_bytes > 0) query_cache_ = std::make_unique<QueryCache>(options_.query_cache_bytes);
     if (!options_.load_indexes) {
@@ -136,6 +137,36 @@ Store::~Store() {
     merger_.request_stop();  // wakes the merger and stops a merge under way; the jthread joins it
 }
 
+void Store::check_embedder() {
+    constexpr const char* kSetting = "embedder";
+    const auto& model = options_.signature.embedder;
+    const std::string given = model ? model->identity() : std::string();
+    std::optional<std::string> recorded = catalog_->setting(kSetting);
+    if (!recorded && model && options_.mode != OpenMode::read_only) {
+        if (catalog_->max_id() > 0)
+            throw StoreError("the index at " + dir_.string() + " was built without an embedding model, so its references have no "
+                             "embeddings: index them again into a new directory with the model, or open this one without it");
+        recorded = catalog_->claim_setting(kSetting, given);
+    }
+    embedder_ = recorded.value_or("");
+    if (embedder_ == given) return;
+    if (!model) {
+        // Searching without the model only loses the embedding channel; adding would leave references out of it.
+        if (options_.mode == OpenMode::read_only) {
+            spdlog::warn("index {}: built with the embedding model {}; searching without it (no embedding candidates)", dir_.string(),
+                         embedder_);
+            return;
+        }
+        throw StoreError("the index at " + dir_.string() + " embeds its references with the model " + embedder_ +
+                         ": open it with that model (--embedder), or its new references would have no embeddings");
+    }
+    if (embedder_.empty())
+        throw StoreError("the index at " + dir_.string() + " was built without an embedding model, so its references have no "
+                         "embeddings: open it without one");
+    throw StoreError("the index at " + dir_.string() + " was built with the embedding model " + embedder_ + ", not " + given +
+                     ": embeddings of different models cannot be compared");
+}
+
 void Store::require_writable(const char* what) const {
     if (options_.mode == OpenMode::read_only) throw StoreError(std::string("cannot ") + what + ": the index " + dir_.string() + " is opened read-only");
 }
@@ -143,7 +174,7 @@ void Store::require_writable(const char* what) const {
 std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::int64_t last_id, std::size_t expected_descriptors,
                                                     const std::stop_token& stop) const {
     struct Stopped {};
-    auto segment = std::make_shared<Segment>(options_.descriptors);
+    auto segment = std::make_shared<Segment>(options_.descriptors, options_.embeddings);
     segment->first_id = after_id + 1;
     segment->last_id = last_id;
     try {
@@ -166,6 +197,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
             if (!active) return;  // deleted before the build: nothing to find
             Signature signature = detail::decode_signature_or_throw(id, bytes);
             segment->pdq.add(id, signature.pdq.hash);
+            if (!signature.embedding.empty()) segment->embeddings.add(id, signature.embedding);
             ++segment->rows;
             ids.push_back(id);
             batch.push_back(std::move(signature));
@@ -176,6 +208,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
         return nullptr;
     }
     segment->pdq.seal();
+    segment->embeddings.seal();
     return segment;
 }
 
@@ -262,12 +295,13 @@ void Store::load_snapshot() {
                 try {
                     for (const auto& [name, sha] : files.files())
                         if (!sha.empty() && sha256_file(dir_ / name) != sha) throw StoreError(name + " does not match its checksum");
-                    auto s = std::make_shared<Segment>(options_.descriptors);
+                    auto s = std::make_shared<Segment>(options_.descriptors, options_.embeddings);
                     s->first_id = files.first_id;
                     s->last_id = files.last_id;
                     s->pdq = PdqIndex::load(dir_ / files.pdq);
                     s->descriptors = DescriptorIndex::load(dir_ / files.descriptors, options_.descriptors);
                     if (files.vocabulary_groups > 0) s->descriptors.attach_vocabulary(files.vocabulary_groups, vocabularies);
+                    if (!files.embeddings.empty()) s->embeddings = EmbeddingIndex::load(dir_ / files.embeddings, options_.embeddings);
                     s->rows = s->pdq.size();
                     for (const auto& [name, sha] : files.files())
                         if (!sha.empty()) file_checksums_[name] = sha;
@@ -325,7 +359,7 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
             tail = next->segments.back()->copy();
             next->segments.back() = tail;
         } else {
-            tail = std::make_shared<Segment>(options_.descriptors);
+            tail = std::make_shared<Segment>(options_.descriptors, options_.embeddings);
             if (auto vocabulary = vocabulary_.load()) tail->descriptors.organise(std::move(vocabulary));
             tail->first_id = next->max_id + 1;
             tail->last_id = next->max_id;
@@ -334,6 +368,7 @@ void Store::publish(const std::vector<std::int64_t>& ids, const std::vector<cons
         for (; i < ids.size() && tail->rows < options_.tail_rows; ++i) {
             tail->pdq.add(ids[i], signatures[i]->pdq.hash);
             tail->descriptors.add(ids[i], signatures[i]->features);
+            if (!signatures[i]->embedding.empty()) tail->embeddings.add(ids[i], signatures[i]->embedding);
             tail->last_id = ids[i];
             ++tail->rows;
             next->max_id = std::max(next->max_id, ids[i]);
@@ -797,7 +832,7 @@ void Store::save_snapshot() {
         const std::string stem = "seg-" + std::to_string(manifest.generation) + "-" + std::to_string(segment->first_id) + "-" +
                                  std::to_string(segment->last_id) + "-" + std::to_string(segment->rows) + "-" +
                                  std::to_string(segment->descriptors.size());
-        SegmentFiles files{segment->first_id, segment->last_id, stem + ".pdq.faiss", stem + ".desc.faiss", {}, {}, 0};
+        SegmentFiles files{segment->first_id, segment->last_id, stem + ".pdq.faiss", stem + ".desc.faiss", {}, {}, 0, {}, {}};
         if (const auto& vocabulary = segment->descriptors.vocabulary()) files.vocabulary_groups = vocabulary->groups();
         const auto durable = [&](const std::string& name, const std::function<void(faiss::IOWriter&)>& write) {
             auto it = file_checksums_.find(name);
@@ -809,8 +844,11 @@ void Store::save_snapshot() {
         };
         files.pdq_sha256 = durable(files.pdq, [&](faiss::IOWriter& out) { segment->pdq.save(out); });
         files.descriptors_sha256 = durable(files.descriptors, [&](faiss::IOWriter& out) { segment->descriptors.save(out); });
-        keep.insert(files.pdq);
-        keep.insert(files.descriptors);
+        if (segment->embeddings.size() > 0) {
+            files.embeddings = stem + ".emb.faiss";
+            files.embeddings_sha256 = durable(files.embeddings, [&](faiss::IOWriter& out) { segment->embeddings.save(out); });
+        }
+        for (const auto& [name, sha] : files.files()) keep.insert(name);
         manifest.segments.push_back(std::move(files));
     }
     // The rename of snapshot.json is the commit point; segment files no longer named are removed after it.
@@ -865,6 +903,8 @@ StoreStats Store::index_stats() const {
     s.inactive = static_cast<std::int64_t>(view->inactive->size());
     s.pdq_entries = view->pdq_entries();
     s.descriptor_entries = view->descriptor_entries();
+    s.embedding_entries = view->embedding_entries();
+    s.embedder = embedder_;
     s.segments = view->segments.size();
     s.merges = merges_.load();
     s.followed = followed_.load();
@@ -899,9 +939,10 @@ CheckReport Store::check() const {
         }
     }
     const auto view = view_.load();
-    std::unordered_map<std::int64_t, int> in_pdq, in_descriptors;
+    std::unordered_map<std::int64_t, int> in_pdq, in_descriptors, in_embeddings;
     for (const auto& segment : view->segments) {
         for (const auto id : segment->pdq.ids()) ++in_pdq[id];
+        for (const auto id : segment->embeddings.ids()) ++in_embeddings[id];
         for (const auto& [id, n] : segment->descriptors.per_reference_counts()) in_descriptors[id] += n;
     }
     std::unordered_set<std::int64_t> rows;
@@ -923,6 +964,11 @@ CheckReport Store::check() const {
         const int have = d == in_descriptors.end() ? 0 : d->second;
         if (have != expected)
             note(report.indexes, row + " has " + std::to_string(have) + " descriptors indexed, its signature " + std::to_string(expected));
+        const auto e = in_embeddings.find(id);
+        const int embedded = e == in_embeddings.end() ? 0 : e->second;
+        if (embedded != (signature.value().embedding.empty() ? 0 : 1))
+            note(report.indexes, row + " is in the embedding index " + std::to_string(embedded) + " times, its signature has " +
+                                     (signature.value().embedding.empty() ? "no embedding" : "one"));
     }, options_.shard);
     for (const auto& [id, n] : in_pdq)
         if (!rows.contains(id)) note(report.indexes, "the PDQ index holds id " + std::to_string(id) + ", which the catalog does not");

@@ -34,6 +34,32 @@ TEST_CASE("serialization round-trips every signature shape", "[signature_codec]"
     CHECK(deserialize_signature(serialize(empty)).value() == empty);
 }
 
+TEST_CASE("an embedding round-trips after the descriptors, and a bad one is refused", "[signature_codec][embedding]") {
+    Signature s = photo_signature(false);
+    s.embedding = {0.6f, -0.8f, 0.0f, 1e-7f};
+    const auto bytes = serialize(s);
+    const std::size_t without = serialize(photo_signature(false)).size();
+    CHECK(bytes.size() == without + 2 + 4 * 4);
+    CHECK(bytes[5] == 2);  // the flags byte: embedding only
+    CHECK(deserialize_signature(bytes).value() == s);
+    SECTION("every truncation") {
+        for (std::size_t n = without; n < bytes.size(); ++n)
+            CHECK(deserialize_signature(std::span(bytes.data(), n)).error().code == ErrorCode::corrupt_signature);
+    }
+    SECTION("a zero dimension") {
+        auto bad = bytes;
+        bad.resize(without + 2);
+        bad[without] = bad[without + 1] = 0;
+        CHECK(deserialize_signature(bad).error().message == "corrupt signature: an embedding of 0 values");
+    }
+    SECTION("a value that is not finite") {
+        auto bad = bytes;
+        const std::uint32_t nan = 0x7fc00000u;
+        for (int i = 0; i < 4; ++i) bad[without + 2 + i] = static_cast<std::uint8_t>(nan >> (8 * i));
+        CHECK(deserialize_signature(bad).error().message == "corrupt signature: an embedding value is not finite");
+    }
+}
+
 TEST_CASE("corrupt signatures are refused with the exact error", "[signature_codec][bad_input]") {
     const auto bytes = serialize(photo_signature(true));
     SECTION("every truncation") {

@@ -218,3 +218,28 @@ TEST_CASE("two different photos under the same line of text do not verify", "[ve
     CHECK(on.thickness < thin_rule(true).min_inlier_thickness);
     CHECK(on.agreement < thin_rule(true).thin_agreement);
 }
+
+TEST_CASE("the score adds embedding evidence as a third noisy-OR part, only when both carry an embedding", "[verify][embedding]") {
+    const ScoreModel model;
+    MatchEvidence e;  // no hash (distance 256) and no geometry: nothing but what is set below
+    CHECK(match_score(e, model) == 0.0);
+    e.embedding_similarity = static_cast<float>(model.embedding_center);
+    CHECK(match_score(e, model) == Approx(0.5).margin(1e-6));
+    e.embedding_similarity = static_cast<float>(model.embedding_center + 2 * model.embedding_width);
+    const double strong = 1.0 / (1.0 + std::exp(-2.0));
+    CHECK(match_score(e, model) == Approx(strong).margin(1e-6));
+    // Combined with geometric evidence p: 1 - (1 - p)(1 - strong).
+    e.geometry.inliers = static_cast<int>(model.inlier_center);
+    CHECK(match_score(e, model) == Approx(1.0 - 0.5 * (1.0 - strong)).margin(1e-6));
+
+    // compare() measures it only where both signatures carry one of one dimension.
+    QuerySignature query;
+    Signature reference;
+    query.signature.embedding = {0.6f, 0.8f};
+    CHECK_FALSE(compare(query, reference).embedding_similarity);
+    reference.embedding = {0.8f, 0.6f};
+    REQUIRE(compare(query, reference).embedding_similarity);
+    CHECK(*compare(query, reference).embedding_similarity == Approx(0.96f));
+    reference.embedding = {1.0f, 0.0f, 0.0f};
+    CHECK_FALSE(compare(query, reference).embedding_similarity);
+}

@@ -324,3 +324,19 @@ TEST_CASE("PostgreSQL catalog: a newer schema is refused, and two processes crea
     CHECK_THROWS_AS(PostgresCatalog(url, CatalogMode::read_only), StoreError);
     CHECK_THROWS_AS(PostgresCatalog(url, CatalogMode::create), StoreError);
 }
+
+TEMPLATE_TEST_CASE("catalog: a setting is claimed once, kept across opens, and read back", "[store][catalog]", SqliteBackend, PostgresBackend) {
+    const TestType backend;
+    {
+        const auto catalog = backend.open();
+        CHECK_FALSE(catalog->setting("embedder"));
+        CHECK(catalog->claim_setting("embedder", "model-a") == "model-a");
+        CHECK(catalog->claim_setting("embedder", "model-b") == "model-a");  // the first claim stays
+        CHECK(catalog->setting("embedder") == std::optional<std::string>("model-a"));
+        CHECK_FALSE(catalog->setting("generation"));  // settings do not reach the catalog's own fields
+        CHECK(catalog->generation() == 1);
+    }
+    const auto reopened = backend.open(CatalogMode::read_only);
+    CHECK(reopened->setting("embedder") == std::optional<std::string>("model-a"));
+    REQUIRE_THROWS_AS(reopened->claim_setting("other", "x"), StoreError);
+}

@@ -10,6 +10,7 @@ add_executable(test_store
   ${CMAKE_CURRENT_LIST_DIR}/test_catalog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_shared_catalog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_shard.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_embeddings.cpp
 )
 target_link_libraries(test_store PRIVATE neardup_test_main neardup_test_support neardup::store neardup_warnings opencv_imgcodecs faiss)
 # The POPCNT scan is internal to the store; its oracle test compares it with FAISS directly.

@@ -21,6 +21,7 @@ enum class ErrorCode {
     io_error,            // input could not be read (missing file, permission, short read)
     conflict,            // a key already names a different image
     invalid_key,         // a reference key outside the key rule (store/key.hpp)
+    bad_model,           // an embedding model that cannot be read or run, or gives no single vector
 };
 
 // Stable snake_case name of a code, used in logs, JSON and HTTP error bodies.

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
 
 #include "neardup/engine/decode.hpp"
+#include "neardup/engine/embedding.hpp"
 #include "neardup/engine/error.hpp"
 #include "neardup/engine/hash256.hpp"
 #include "neardup/engine/local_features.hpp"
@@ -26,6 +28,8 @@ struct Signature {
     Hash64 average_hash;
     Hash256 block_mean;
     LocalFeatures features;
+    // Empty, or the unit-length embedding of SignatureOptions::embedder (embedding.hpp).
+    std::vector<float> embedding;
 
     friend bool operator==(const Signature&, const Signature&) = default;
 };
@@ -57,6 +61,9 @@ struct SignatureOptions {
     // A query's hashes, coarse-frame features and fine-frame features are computed in parallel (oneTBB):
     // the same signature, in the latency of the slowest part (README "Speed").
     bool parallel_query = true;
+    // When set, every signature also carries this model's embedding of the whole image (of a query and of
+    // each region it is searched by too). Null: no embedding channel.
+    std::shared_ptr<const Embedder> embedder;
 };
 
 // Computes signatures. Immutable after construction: every method is const and safe to call from many threads.

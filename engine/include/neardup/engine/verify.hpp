@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <vector>
 
 #include <opencv2/core/types.hpp>
@@ -80,6 +81,8 @@ struct MatchEvidence {
     int pdq_distance = 256;      // smallest Hamming distance over the query's eight PDQ variants
     int pdq_quality = 0;         // the lower of the two PDQ quality scores
     GeometricMatch geometry;     // the better of the direct and mirrored verification
+    // Cosine similarity of the two embeddings; none unless both signatures carry one of one dimension.
+    std::optional<float> embedding_similarity;
     double score = 0;            // in [0, 1], comparable across queries
 };
 
@@ -92,6 +95,13 @@ struct ScoreModel {
     int pdq_min_quality = 50;   // below this a PDQ match is ignored (flat images collide)
     double inlier_center = 14;  // inliers at which geometric evidence alone gives 0.5
     double inlier_width = 2.5;
+    // Embedding similarity at which it alone gives 0.5, when both carry embeddings (embedding.hpp). Not
+    // fitted: no embedding model ships with neardup, and each model places copies at its own similarities.
+    // 0.85 and 0.025 make 0.9 a match on its own (score 0.88) and 0.8 (0.12) none, above the 0.75 where the
+    // SSCD authors report about 90 % precision; fit both on a train split with bench_quality --embedder
+    // for the model in use.
+    double embedding_center = 0.85;
+    double embedding_width = 0.025;
 };
 
 double match_score(const MatchEvidence& evidence, const ScoreModel& model = {});

@@ -122,6 +122,12 @@ public:
     // are then rebuilt). Returns the number of rows removed.
     virtual std::int64_t purge_inactive() = 0;
     virtual std::int64_t generation() const = 0;
+    // A named setting the whole index shares (for example which embedding model built its signatures);
+    // nullopt when never set.
+    virtual std::optional<std::string> setting(const std::string& name) const = 0;
+    // Sets `name` to `value` unless it holds a value already, and returns the value it holds now (the first
+    // writer's, when several race).
+    virtual std::string claim_setting(const std::string& name, const std::string& value) = 0;
 
     // The backend's own consistency check (quick: the cheaper one): the problems it lists, empty when sound.
     virtual std::vector<std::string> integrity_problems(bool quick) const = 0;

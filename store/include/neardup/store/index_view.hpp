@@ -13,6 +13,7 @@
 #include "neardup/engine/hash256.hpp"
 #include "neardup/engine/local_features.hpp"
 #include "neardup/store/descriptor_index.hpp"
+#include "neardup/store/embedding_index.hpp"
 #include "neardup/store/pdq_index.hpp"
 
 namespace neardup::store {
@@ -24,8 +25,10 @@ struct Segment {
     std::size_t rows = 0;  // references indexed (rows deleted before the build are left out)
     PdqIndex pdq;
     DescriptorIndex descriptors;
+    EmbeddingIndex embeddings;  // empty unless the store embeds (SignatureOptions::embedder)
 
-    explicit Segment(DescriptorIndexOptions options) : descriptors(options) {}
+    explicit Segment(DescriptorIndexOptions options, EmbeddingIndexOptions embedding_options = {})
+        : descriptors(options), embeddings(embedding_options) {}
     // A deep copy, to extend or reorganise without touching the published one.
     std::shared_ptr<Segment> copy() const {
         auto out = std::make_shared<Segment>(descriptors.options());
@@ -34,6 +37,7 @@ struct Segment {
         out->rows = rows;
         out->pdq = pdq.clone();
         out->descriptors = descriptors.clone();
+        out->embeddings = embeddings.clone();
         return out;
     }
 };
@@ -54,7 +58,10 @@ struct IndexView {
     void add_votes(const LocalFeatures& query, const DescriptorIndexOptions& options, std::unordered_map<std::int64_t, int>& votes) const;
     // Active references by votes, best first, at most `limit`.
     std::vector<Vote> ranked(const std::unordered_map<std::int64_t, int>& votes, std::size_t limit) const;
+    // The k most similar active references to `query` over every segment, most similar first.
+    std::vector<EmbeddingNeighbour> embedding_search(std::span<const float> query, int k) const;
     std::size_t pdq_entries() const;
+    std::size_t embedding_entries() const;
     std::size_t descriptor_entries() const;
 };
 

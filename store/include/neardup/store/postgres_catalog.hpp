@@ -48,6 +48,8 @@ public:
     std::int64_t active_count() const override;
     std::int64_t purge_inactive() override;
     std::int64_t generation() const override;
+    std::optional<std::string> setting(const std::string& name) const override;
+    std::string claim_setting(const std::string& name, const std::string& value) override;
     // The schema's version and invariants this build relies on (quick: the version alone). Pages and
     // indexes are PostgreSQL's own to check (data checksums, amcheck).
     std::vector<std::string> integrity_problems(bool quick) const override;

@@ -42,6 +42,7 @@ struct SearchHit {
     bool hash_only = false;  // the reference is a PDQ hash without an image (CatalogEntry::hash_only)
     double agreement = -1;   // GeometricMatch::agreement of the verification
     double thickness = 0;    // GeometricMatch::thickness of the verification
+    std::optional<float> embedding_similarity;  // MatchEvidence::embedding_similarity
 };
 
 // A search by PDQ hash alone (hash lists exchanged with partners): references within max_distance bits.
@@ -69,6 +70,7 @@ struct SearchTrace {
     double decode = 0;      // bytes to pixels (Store::search of bytes only)
     double signature = 0;   // query signatures: the whole image's, and each region's
     double hashes = 0;      // PDQ neighbours
+    double embeddings = 0;  // nearest embeddings (with an embedding model)
     double votes = 0;       // descriptor candidate search and ranking
     double verify = 0;      // catalog reads and verification of candidates
     double regions = 0;     // proposing regions (their signatures, votes and verification count above)
@@ -78,7 +80,7 @@ struct SearchTrace {
     bool matched = false;     // the best hit is a match
     bool cached = false;      // the query's signatures came from the query cache (no decode, no signature)
 
-    double total() const { return decode + signature + hashes + votes + verify + regions; }
+    double total() const { return decode + signature + hashes + embeddings + votes + verify + regions; }
     // Adds another trace's times and counts (a region's, into its query's).
     SearchTrace& operator+=(const SearchTrace& other);
 };

@@ -1,7 +1,6 @@
 // snapshot.json: which segment files hold the indexes of which catalog rows, with a checksum of each file.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,7 +12,8 @@
 namespace neardup::store {
 
 // Format 4 (current): a segment filed under a vocabulary of visual words says how many groups it has (its
-// descriptor file's quantizer holds the words). Format 3: every file carries its SHA-256. Formats 1 (one
+// descriptor file's quantizer holds the words); a segment of a store with an embedding model names its
+// embedding file too (optional fields: absent where the store has no model). Format 3: every file carries its SHA-256. Formats 1 (one
 // pair of files for every row) and 2 (segments, no checksums) still load; their files are trusted as FAISS
 // reads them.
 inline constexpr int kSnapshotFormat = 4;
@@ -26,10 +26,14 @@ struct SegmentFiles {
     std::string pdq_sha256;   // lowercase hex; empty in formats 1 and 2
     std::string descriptors_sha256;
     std::size_t vocabulary_groups = 0;  // 0: a flat index or an inverted file of format 3 or older
+    std::string embeddings;  // empty: the segment has no embedding index
+    std::string embeddings_sha256;
 
-    // The segment's two files, each with its checksum.
-    std::array<std::pair<std::string, std::string>, 2> files() const {
-        return {std::pair{pdq, pdq_sha256}, std::pair{descriptors, descriptors_sha256}};
+    // The segment's files, each with its checksum.
+    std::vector<std::pair<std::string, std::string>> files() const {
+        std::vector<std::pair<std::string, std::string>> out{{pdq, pdq_sha256}, {descriptors, descriptors_sha256}};
+        if (!embeddings.empty()) out.emplace_back(embeddings, embeddings_sha256);
+        return out;
     }
 };
 

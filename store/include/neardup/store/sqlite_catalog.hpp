@@ -41,6 +41,8 @@ public:
     std::int64_t active_count() const override;
     std::int64_t purge_inactive() override;
     std::int64_t generation() const override;
+    std::optional<std::string> setting(const std::string& name) const override;
+    std::string claim_setting(const std::string& name, const std::string& value) override;
     // PRAGMA quick_check, or the slower integrity_check that also compares indexes with their tables.
     std::vector<std::string> integrity_problems(bool quick) const override;
     bool read_only() const override { return writer_ == nullptr; }

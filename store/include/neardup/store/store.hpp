@@ -51,8 +51,12 @@ struct StoreOptions {
     // another shard's. Needs a shared catalog. Adds of other shards' keys are written to the catalog (where
     // their shard follows them) but not indexed here.
     Shard shard;
+    // signature.embedder: the embedding channel. The catalog records the identity of the model its first
+    // reference was embedded with; a writable store refuses to open with another model, or without one, and
+    // a store with a model refuses an index built without (its references have no embeddings).
     SignatureOptions signature;
     DescriptorIndexOptions descriptors;
+    EmbeddingIndexOptions embeddings;
     ScoreModel score;
     VerifyOptions verify;
     // Default match decision on the score. Chosen on the offline benchmark (bench_quality, 2026-11-25) as the
@@ -62,6 +66,12 @@ struct StoreOptions {
     // PDQ neighbours per dihedral variant, and the distance beyond which a PDQ neighbour is no candidate.
     int pdq_neighbours = 8;
     int pdq_max_distance = 90;
+    // With an embedding model: the most similar references by embedding that are verified too, and the
+    // cosine similarity below which one is no candidate. Verification and the score decide the match; 0.5
+    // keeps only neighbours far above unrelated photos (copy-detection models such as SSCD put unrelated
+    // pairs near 0 and copies from about 0.75 up, where the SSCD authors report about 90 % precision).
+    int embedding_neighbours = 8;
+    double embedding_min_similarity = 0.5;
     // References verified per query from the descriptor votes.
     std::size_t vote_candidates = 24;
     // Minimum votes for a reference to be verified at all (fewer cannot reach a match score).
@@ -127,6 +137,8 @@ struct StoreStats {
     std::int64_t inactive = 0;       // deleted or replaced, reclaimed by compaction
     std::size_t pdq_entries = 0;
     std::size_t descriptor_entries = 0;
+    std::size_t embedding_entries = 0;
+    std::string embedder;            // the identity of the embedding model the index records; empty: none
     std::size_t vocabulary_words = 0;  // of the vocabulary new segments are filed under; 0 before there is one
     std::int64_t generation = 0;
     bool loaded_from_snapshot = false;
@@ -281,6 +293,8 @@ private:
     void follow_loop(std::stop_token stop);
 
     void require_writable(const char* what) const;
+    // Checks the embedding model against the one the catalog records (and records it in a new index).
+    void check_embedder();
     std::shared_ptr<const IndexView> searchable_view() const;  // StoreError without indexes
     static std::vector<std::uint8_t> encode_thumbnail(const cv::Mat& bgr);
 
@@ -293,6 +307,7 @@ private:
     std::unique_ptr<Catalog> catalog_;
     std::unique_ptr<Searcher> searcher_;
     std::unique_ptr<QueryCache> query_cache_;  // null when off
+    std::string embedder_;  // the model identity the catalog records; empty: none
     std::atomic<std::shared_ptr<const IndexView>> view_;
     // The vocabulary new segments are filed under: trained on the first segment organised with at least
     // DescriptorIndexOptions::ivf_threshold descriptors, and again, larger, on a segment that outgrew it
