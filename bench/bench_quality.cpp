@@ -28,6 +28,7 @@
 #include "neardup/bench/split.hpp"
 #include "neardup/indexer/image_files.hpp"
 #include "neardup/indexer/index_job.hpp"
+#include "neardup/store/embedder_file.hpp"
 #include "neardup/store/store.hpp"
 
 using namespace neardup;
@@ -125,6 +126,16 @@ int main(int argc, char** argv) {
                  "also index DIR/distractors/ (edited copies of the distractors: neardup-make-benchmark --distractor-copies)");
     std::string hits_csv;
     app.add_option("--hits-csv", hits_csv, "write every hit of the matcher (query, reference, score, evidence, truth) to this CSV");
+    std::string embedder;
+    int embedder_input = EmbedderOptions{}.input_side;
+    app.add_option("--embedder", embedder, "an ONNX image-embedding model: the embedding channel on (index and queries)");
+    app.add_option("--embedder-input", embedder_input, "the model's square input side in pixels")->capture_default_str();
+    ScoreModel score = defaults.score;
+    app.add_option("--embedding-center", score.embedding_center, "embedding similarity that alone scores 0.5")->capture_default_str();
+    app.add_option("--embedding-width", score.embedding_width, "width of the embedding part's logistic curve")->capture_default_str();
+    int embedding_neighbours = defaults.embedding_neighbours;
+    app.add_option("--embedding-neighbours", embedding_neighbours, "references most similar by embedding verified per query")
+        ->capture_default_str();
     bool reuse_index = false;
     app.add_flag("--reuse-index", reuse_index,
                  "search the index a previous run left in <out>/db instead of rebuilding it (for query-side options only)");
@@ -159,6 +170,18 @@ int main(int argc, char** argv) {
     if (!reuse_index) std::filesystem::remove_all(db);
     std::filesystem::create_directories(out);
     store::StoreOptions store_options;
+    if (!embedder.empty()) {
+        EmbedderOptions options;
+        options.input_side = embedder_input;
+        auto model = store::load_embedder_file(embedder, options);
+        if (!model) {
+            std::cerr << "--embedder: " << model.error().message << '\n';
+            return 2;
+        }
+        store_options.signature.embedder = model.value();
+    }
+    store_options.score = score;
+    store_options.embedding_neighbours = embedding_neighbours;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
     store_options.descriptors = descriptor_options;

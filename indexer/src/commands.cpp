@@ -146,6 +146,7 @@ int run_fingerprint(const FingerprintArgs& args) {
                 auto& d = line["pdq_dihedral"] = json::array();
                 for (const auto& h : s.pdq_dihedral) d.push_back(h.to_hex());
             }
+            if (!s.embedding.empty()) line["embedding"] = s.embedding;  // with --embedder
         } else {
             ++failed;
             line["error"] = error_json(o.signature.error());

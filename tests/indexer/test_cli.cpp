@@ -494,3 +494,41 @@ TEST_CASE("shards: N index runs of one manifest (k from JOB_COMPLETION_INDEX) in
     CHECK(bad.status == 2);  // no JOB_COMPLETION_INDEX in this environment
     CHECK(bad.out.find("--shard job/3: expected k/N") != std::string::npos);
 }
+
+TEST_CASE("an embedding model (--embedder): the index records it, queries report the similarity, another model or a bad file is refused",
+          "[cli][embedding]") {
+    neardup::test::TempDir dir;
+    const std::string db = (dir / "db").string();
+    const auto fixtures = std::filesystem::path(NEARDUP_FIXTURES_DIR) / "embedder";
+    const std::string tiny = (fixtures / "tiny-embedder.onnx").string(), other = (fixtures / "other-embedder.onnx").string();
+    const auto coffee = neardup::test::sample_photo("coffee.jpg");
+    const auto dome = neardup::test::sample_photo("dome.jpg");
+    const std::vector<std::string> model = {"--embedder", tiny, "--embedder-input", "16"};
+    const auto with = [&](std::vector<std::string> args, const std::vector<std::string>& flags) {
+        args.insert(args.begin(), flags.begin(), flags.end());
+        return args;
+    };
+    REQUIRE(run(with({"index", "--db", db, coffee.string(), dome.string()}, model)).status == 0);
+    const auto stats = nlohmann::json::parse(run({"stats", "--db", db}).out);
+    CHECK(stats["embedding_entries"] == 2);
+    CHECK(stats["embedder"].get<std::string>().rfind("onnx-sha256:", 0) == 0);
+    const auto found = json_lines(run(with({"query", "--db", db, "--json", coffee.string()}, model)).out);
+    REQUIRE(found.size() == 1u);
+    CHECK(found[0]["matches"][0]["key"] == "coffee");
+    CHECK(found[0]["matches"][0]["embedding_similarity"] == 1.0);
+    // The fingerprint of an image carries its embedding too.
+    const auto fingerprint = json_lines(run(with({"fingerprint", coffee.string()}, model)).out);
+    CHECK(fingerprint[0]["embedding"].size() == 24u);
+
+    const auto refused = run(with({"index", "--db", db, coffee.string()}, {"--embedder", other, "--embedder-input", "16"}), true);
+    CHECK(refused.status == 1);
+    CHECK(refused.out.find("was built with the embedding model " + stats["embedder"].get<std::string>()) != std::string::npos);
+    const auto without = run({"delete", "--db", db, "dome"}, true);
+    CHECK(without.status == 1);
+    CHECK(without.out.find("open it with that model (--embedder)") != std::string::npos);
+    const auto bad = run({"--embedder", coffee.string(), "stats", "--db", db}, true);
+    CHECK(bad.status == 2);
+    CHECK(bad.out.find("--embedder: embedding model: OpenCV cannot read or run it") != std::string::npos);
+    const auto wrong_input = run({"--embedder", tiny, "stats", "--db", db}, true);  // the tiny model runs at 16 px only
+    CHECK(wrong_input.status == 2);
+}

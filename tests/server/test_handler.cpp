@@ -277,7 +277,7 @@ TEST_CASE("health, readiness, stats, metrics and the OpenAPI document", "[server
     // Each search stage is a histogram, observed once per search, whether or not the stage ran (an exact
     // copy ends before the votes: 0 s; on two references they take far under a millisecond anyway).
     CHECK(metrics_res.body().find("# TYPE neardup_search_stage_seconds histogram\n") != std::string::npos);
-    for (const char* stage : {"decode", "signature", "hashes", "votes", "verify", "regions"}) {
+    for (const char* stage : {"decode", "signature", "hashes", "embeddings", "votes", "verify", "regions"}) {
         INFO(stage);
         CHECK(metrics_res.body().find(std::string("neardup_search_stage_seconds_count{stage=\"") + stage + "\"} 1\n") != std::string::npos);
     }

@@ -841,6 +841,10 @@ TEST_CASE("neardup-server refuses bad arguments with exit status 2, an unusable 
     std::ofstream(dir / "bad-route.json") << R"({"shards": []})";
     CHECK(run("--route " + (dir / "route.json").string() + " --db " + (dir / "db").string()) == 2);
     CHECK(run("--route " + (dir / "route.json").string() + " --shard 0/2") == 2);
+    // An embedding model that cannot be read, or is no model: refused before anything opens.
+    CHECK(run("--db " + (dir / "db").string() + " --embedder " + (dir / "missing.onnx").string()) == 2);
+    CHECK(run("--db " + (dir / "db").string() + " --embedder " + (dir / "short").string()) == 2);
+    CHECK(run("--route " + (dir / "route.json").string() + " --embedder " + (dir / "short").string()) == 2);
     CHECK(run("--route " + (dir / "bad-route.json").string()) == 2);
     CHECK(run("--route " + (dir / "missing.json").string()) == 2);
     CHECK(run("--route " + (dir / "route.json").string() + " --listen 127.0.0.1:" + std::to_string(taken.local_endpoint().port())) == 1);
