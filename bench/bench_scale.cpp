@@ -4,8 +4,8 @@
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
 //                          parallel-verification|wide-popcount|
-//                          min-frame|parallel-signature|max-codes] [--nprobe N] [--probe-groups N] [--max-codes N]
-//               [--shortlist N]
+//                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance] [--nprobe N]
+//               [--probe-groups N] [--max-codes N] [--shortlist N] [--vote-fraction F] [--pdq-max-distance D]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
 // own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes", "vote-fraction", "pdq-max-distance"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -162,6 +162,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--shortlist", open_options.descriptors.shortlist,
                    "entries per query descriptor kept on 64-bit short codes before the full distance (0: none)")
+        ->capture_default_str();
+    app.add_option("--vote-fraction", open_options.vote_fraction, "a voted candidate needs this fraction of the best one's votes")
+        ->capture_default_str();
+    app.add_option("--pdq-max-distance", open_options.pdq_max_distance, "PDQ neighbours farther than this are no candidates")
         ->capture_default_str();
     app.add_option("--mirror-descriptors", open_options.mirror_vote_descriptors, "query descriptors voting in the mirrored pass")
         ->capture_default_str();
@@ -231,6 +235,8 @@ int main(int argc, char** argv) {
         if (compare == "min-frame") o.signature.features.min_frame_long_side = 0;
         if (compare == "parallel-signature") o.signature.parallel_query = false;
         if (compare == "max-codes") o.descriptors.max_codes = 0;
+        if (compare == "vote-fraction") o.vote_fraction = store::StoreOptions{}.vote_fraction;
+        if (compare == "pdq-max-distance") o.pdq_max_distance = store::StoreOptions{}.pdq_max_distance;
         other = std::make_unique<store::Store>(db, o);
     }
 
@@ -239,7 +245,8 @@ int main(int argc, char** argv) {
     // Per query, one search as the server runs it (decode, signature, candidates, verification, and the
     // region pass when nothing matched), with the store's own stage timings (store::SearchTrace).
     struct Timings {
-        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, cpu, repeat, verified, regions_searched;
+        std::vector<double> decode, signature, hashes, votes, verify, regions, whole, whole_match, whole_nomatch, cpu, repeat, verified, regions_searched,
+            from_pdq, from_votes;
         int early_exits = 0;
     };
     const auto time_query = [&](const store::Store& s, const std::vector<std::uint8_t>& bytes, Timings& t) {
@@ -257,6 +264,8 @@ int main(int argc, char** argv) {
         t.verify.push_back(trace.verify * 1e3);
         t.regions.push_back(trace.regions * 1e3);
         t.verified.push_back(trace.verified);
+        t.from_pdq.push_back(trace.from_pdq);
+        t.from_votes.push_back(trace.from_votes);
         t.regions_searched.push_back(trace.regions_searched);
         t.early_exits += trace.early_exit;
         t.whole.push_back(whole);
@@ -305,11 +314,15 @@ int main(int argc, char** argv) {
                                 static_cast<double>(after - before) / std::max<std::int64_t>(1, stats.active))
                   << blank << "\n";
     const auto counts = [](const Timings& t) {
-        double mean_verified = 0, mean_regions = 0;
-        for (double v : t.verified) mean_verified += v / std::max<std::size_t>(1, t.verified.size());
-        for (double v : t.regions_searched) mean_regions += v / std::max<std::size_t>(1, t.regions_searched.size());
-        return cv::format("%zu (%zu / %zu), %d early exits, %.1f verified and %.2f regions searched per query", t.whole.size(),
-                          t.whole_match.size(), t.whole_nomatch.size(), t.early_exits, mean_verified, mean_regions);
+        const auto mean = [](const std::vector<double>& v) {
+            double m = 0;
+            for (double x : v) m += x / static_cast<double>(std::max<std::size_t>(1, v.size()));
+            return m;
+        };
+        return cv::format("%zu (%zu / %zu), %d early exits, %.1f verified (candidates from PDQ %.1f, from votes %.1f) and %.2f regions "
+                          "searched per query",
+                          t.whole.size(), t.whole_match.size(), t.whole_nomatch.size(), t.early_exits, mean(t.verified), mean(t.from_pdq),
+                          mean(t.from_votes), mean(t.regions_searched));
     };
     std::cout << "| queries timed (matched / not matched) | " << (other ? counts(other_t) + " | " : "") << counts(main_t) << " |\n";
     row("decode, p50 / p95 / p99", &Timings::decode);

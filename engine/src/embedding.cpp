@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include <tbb/task_arena.h>
 
 namespace neardup {
 namespace {
@@ -71,6 +72,8 @@ Result<std::shared_ptr<const Embedder>> Embedder::load(std::span<const std::uint
         out->give_back(std::move(network));
     } catch (const cv::Exception& e) {
         return bad_model(std::string("OpenCV cannot read or run it: ") + e.what());
+    } catch (const std::bad_alloc&) {
+        return bad_model("out of memory reading or running it");
     }
     return std::shared_ptr<const Embedder>(std::move(out));
 }
@@ -99,8 +102,8 @@ void Embedder::give_back(std::unique_ptr<Network> network) const {
 cv::Mat Embedder::input_blob(const cv::Mat& bgr) const {
     cv::Mat resized;
     const cv::Size side(options_.input_side, options_.input_side);
-    // INTER_AREA when shrinking (no aliasing from a large photo), linear when a thumbnail grows.
-    const bool shrinking = bgr.cols >= side.width && bgr.rows >= side.height;
+    // INTER_AREA where a side shrinks (no aliasing from a large photo), linear when a thumbnail grows.
+    const bool shrinking = bgr.cols > side.width || bgr.rows > side.height;
     cv::resize(bgr, resized, side, 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
     cv::Mat rgb;
     cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
@@ -114,7 +117,10 @@ cv::Mat Embedder::input_blob(const cv::Mat& bgr) const {
 
 std::vector<float> Embedder::run(Network& network, const cv::Mat& blob) const {
     network.net.setInput(blob);
-    const cv::Mat result = network.net.forward();
+    // Isolated: OpenCV's own parallel loops run on oneTBB here, and a wait inside them must not pick up
+    // another of the caller's tasks (which could borrow a second network for an embedding of its own).
+    cv::Mat result;
+    tbb::this_task_arena::isolate([&] { result = network.net.forward(); });
     std::vector<float> v(result.ptr<float>(), result.ptr<float>() + result.total());
     double norm = 0;
     for (float x : v) norm += static_cast<double>(x) * x;

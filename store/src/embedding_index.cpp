@@ -7,9 +7,10 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
-#include <faiss/clone_index.h>
+#include <faiss/impl/io.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
+#include <omp.h>
 
 #include "neardup/store/catalog.hpp"
 
@@ -35,8 +36,8 @@ void EmbeddingIndex::add(std::int64_t id, std::span<const float> embedding) {
     if (embedding.empty()) throw std::invalid_argument("EmbeddingIndex::add: an empty embedding");
     if (!index_) index_ = flat(static_cast<int>(embedding.size()));
     if (static_cast<int>(embedding.size()) != index_->d)
-        throw std::invalid_argument("EmbeddingIndex::add: an embedding of " + std::to_string(embedding.size()) + " values in an index of " +
-                                    std::to_string(index_->d));
+        throw StoreError("catalog row " + std::to_string(id) + " has an embedding of " + std::to_string(embedding.size()) +
+                         " values, the index's have " + std::to_string(index_->d) + ": its signature is of another model");
     const faiss::Index::idx_t ids[1] = {id};
     id_map(index_)->add_with_ids(1, embedding.data(), ids);
 }
@@ -70,7 +71,14 @@ std::vector<std::int64_t> EmbeddingIndex::ids() const {
 
 EmbeddingIndex EmbeddingIndex::clone() const {
     EmbeddingIndex out(options_);
-    if (index_) out.index_.reset(faiss::clone_index(index_.get()));
+    if (!index_) return out;
+    // Through the serialisation: FAISS 1.7's clone_index copies an IndexHNSWFlat as its base IndexHNSW,
+    // which then neither saves nor loads as one.
+    faiss::VectorIOWriter writer;
+    faiss::write_index(index_.get(), &writer);
+    faiss::VectorIOReader reader;
+    reader.data = std::move(writer.data);
+    out.index_.reset(faiss::read_index(&reader));
     return out;
 }
 
@@ -79,11 +87,14 @@ std::vector<EmbeddingNeighbour> EmbeddingIndex::search(std::span<const float> qu
     const auto n = static_cast<std::size_t>(std::min<faiss::Index::idx_t>(k, index_->ntotal));
     std::vector<float> similarities(n);
     std::vector<faiss::Index::idx_t> labels(n);
+    // One query: FAISS's OpenMP region would only start idle threads beside the caller's (a TBB worker).
+    // The thread count is the calling thread's own OpenMP setting.
+    omp_set_num_threads(1);
     index_->search(1, query.data(), static_cast<faiss::Index::idx_t>(n), similarities.data(), labels.data());
     std::vector<EmbeddingNeighbour> out;
     for (std::size_t i = 0; i < n; ++i)
         if (labels[i] >= 0) out.push_back({labels[i], similarities[i]});
-    // FAISS orders by similarity; ties by id, so that the answer does not depend on insertion order.
+    // FAISS orders by similarity; ties by id (what FAISS returns at the k-th place may still differ).
     std::sort(out.begin(), out.end(), [](const EmbeddingNeighbour& a, const EmbeddingNeighbour& b) {
         return a.similarity != b.similarity ? a.similarity > b.similarity : a.id < b.id;
     });
@@ -99,7 +110,7 @@ EmbeddingIndex EmbeddingIndex::load(const std::filesystem::path& file, Embedding
     EmbeddingIndex out(options);
     try {
         out.index_.reset(faiss::read_index(file.c_str()));
-    } catch (const faiss::FaissException& e) {
+    } catch (const std::exception& e) {
         throw StoreError("cannot read embedding index " + file.string() + ": " + e.what());
     }
     auto* map = dynamic_cast<faiss::IndexIDMap*>(out.index_.get());

@@ -11,7 +11,7 @@ std::size_t features_bytes(const LocalFeatures& f) {
 
 std::size_t query_bytes(const QuerySignature& q) {
     return sizeof(QuerySignature) + features_bytes(q.signature.features) + features_bytes(q.mirrored_features) +
-           q.signature.pdq_dihedral.capacity() * sizeof(Hash256);
+           q.signature.pdq_dihedral.capacity() * sizeof(Hash256) + q.signature.embedding.capacity() * sizeof(float);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "neardup/store/searcher.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <optional>
 #include <unordered_map>
@@ -49,6 +50,9 @@ SearchTrace& SearchTrace::operator+=(const SearchTrace& o) {
     verify += o.verify;
     regions += o.regions;
     verified += o.verified;
+    from_pdq += o.from_pdq;
+    from_votes += o.from_votes;
+    from_embeddings += o.from_embeddings;
     regions_searched += o.regions_searched;
     early_exit = early_exit || o.early_exit;
     matched = matched || o.matched;
@@ -210,6 +214,7 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
         if (n.distance <= options_.early_exit_pdq_distance) ++near_exact;
     }
     lap(clock, t.hashes);
+    t.from_pdq += static_cast<int>(candidates.size());
     if (crowded) near_exact = 0;  // the votes must run to find the others
     std::vector<SearchHit> hits;
     ExplainedById explained;
@@ -231,7 +236,10 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     if (!query.signature.embedding.empty()) {
         for (const auto& n : view.embedding_search(query.signature.embedding, options_.embedding_neighbours)) {
             if (n.similarity < options_.embedding_min_similarity) break;  // most similar first
-            if (std::find(candidates.begin(), candidates.end(), n.id) == candidates.end()) candidates.push_back(n.id);
+            if (std::find(candidates.begin(), candidates.end(), n.id) == candidates.end()) {
+                candidates.push_back(n.id);
+                ++t.from_embeddings;
+            }
         }
         lap(clock, t.embeddings);
     }
@@ -247,9 +255,16 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
         votes = view.ranked(counts, limit);
     }
     std::size_t taken = 0;
+    // Votes ranked best first: a reference far below the best voted one is rarely the copy when the best is
+    // (StoreOptions::vote_fraction).
+    const int bar = votes.empty() ? options_.min_votes
+                                  : std::max(options_.min_votes, static_cast<int>(std::ceil(options_.vote_fraction * votes.front().votes)));
     for (const auto& v : votes) {
-        if (taken >= options_.vote_candidates || v.votes < options_.min_votes) break;
-        if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) candidates.push_back(v.id);
+        if (taken >= options_.vote_candidates || v.votes < bar) break;
+        if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) {
+            candidates.push_back(v.id);
+            ++t.from_votes;
+        }
         ++taken;
     }
     lap(clock, t.votes);
@@ -294,6 +309,7 @@ void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById
         rest.pdq_distance = h.pdq_distance;
         rest.pdq_quality = it->second.pdq_quality;
         rest.geometry.inliers = h.inliers - shared;
+        rest.embedding_similarity = h.embedding_similarity;  // not a keypoint's: nothing of it is shared
         h.score = std::min(h.score, match_score(rest, options_.score));
         h.match = h.score >= threshold;
     }

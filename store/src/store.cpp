@@ -139,17 +139,20 @@ Store::~Store() {
 
 void Store::check_embedder() {
     constexpr const char* kSetting = "embedder";
+    constexpr const char* kNone = "none";
     const auto& model = options_.signature.embedder;
-    const std::string given = model ? model->identity() : std::string();
+    const std::string given = model ? model->identity() : kNone;
     std::optional<std::string> recorded = catalog_->setting(kSetting);
-    if (!recorded && model && options_.mode != OpenMode::read_only) {
-        if (catalog_->max_id() > 0)
-            throw StoreError("the index at " + dir_.string() + " was built without an embedding model, so its references have no "
-                             "embeddings: index them again into a new directory with the model, or open this one without it");
-        recorded = catalog_->claim_setting(kSetting, given);
+    if (!recorded) {
+        // The first writable open of an empty catalog records its model, or that it has none, so that every
+        // later writer (other processes on a shared catalog too) must agree. An index from before the
+        // setting holds references without embeddings.
+        const bool empty = catalog_->max_id() == 0;
+        if (empty && options_.mode != OpenMode::read_only) recorded = catalog_->claim_setting(kSetting, given);
+        else recorded = empty ? given : kNone;
     }
-    embedder_ = recorded.value_or("");
-    if (embedder_ == given) return;
+    embedder_ = *recorded == kNone ? std::string() : *recorded;
+    if (*recorded == given) return;
     if (!model) {
         // Searching without the model only loses the embedding channel; adding would leave references out of it.
         if (options_.mode == OpenMode::read_only) {
@@ -161,8 +164,10 @@ void Store::check_embedder() {
                          ": open it with that model (--embedder), or its new references would have no embeddings");
     }
     if (embedder_.empty())
-        throw StoreError("the index at " + dir_.string() + " was built without an embedding model, so its references have no "
-                         "embeddings: open it without one");
+        throw StoreError("the index at " + dir_.string() + " was built without an embedding model, so its references have no " +
+                         (options_.mode == OpenMode::read_only ? std::string("embeddings: open it without one")
+                                                               : std::string("embeddings: index them again into a new directory with "
+                                                                             "the model, or open this one without it")));
     throw StoreError("the index at " + dir_.string() + " was built with the embedding model " + embedder_ + ", not " + given +
                      ": embeddings of different models cannot be compared");
 }
@@ -972,6 +977,8 @@ CheckReport Store::check() const {
     }, options_.shard);
     for (const auto& [id, n] : in_pdq)
         if (!rows.contains(id)) note(report.indexes, "the PDQ index holds id " + std::to_string(id) + ", which the catalog does not");
+    for (const auto& [id, n] : in_embeddings)
+        if (!rows.contains(id)) note(report.indexes, "the embedding index holds id " + std::to_string(id) + ", which the catalog does not");
     return report;
 }
 

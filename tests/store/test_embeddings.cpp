@@ -100,7 +100,9 @@ TEST_CASE("embedding search equals a brute-force scan, exact and through the gra
         refs.push_back(unit_vector(rng, kDimension));
         index.add(100 + i, refs.back());
     }
-    REQUIRE_THROWS_AS(index.add(7, std::vector<float>(8, 0.5f)), std::invalid_argument);  // one model, one dimension
+    // One model, one dimension: a row of another is refused by name.
+    CHECK(test::store_error_of([&] { index.add(7, std::vector<float>(8, 0.5f)); }) ==
+          "catalog row 7 has an embedding of 8 values, the index's have 32: its signature is of another model");
     CHECK(index.dimension() == kDimension);
     const EmbeddingIndex exact = index.clone();
     index.seal();
@@ -113,6 +115,14 @@ TEST_CASE("embedding search equals a brute-force scan, exact and through the gra
     }
     const EmbeddingIndex loaded = EmbeddingIndex::load(dir / "emb.faiss", options);
     CHECK(loaded.graph());
+    {
+        // A copy of the graph is a graph that saves and loads as one too.
+        const EmbeddingIndex copy = index.clone();
+        REQUIRE(copy.graph());
+        faiss::FileIOWriter out((dir / "copy.faiss").c_str());
+        copy.save(out);
+    }
+    CHECK(EmbeddingIndex::load(dir / "copy.faiss", options).graph());
     CHECK(loaded.size() == 1000u);
     CHECK(loaded.ids() == exact.ids());
     int graph_found = 0, graph_wanted = 0;
@@ -125,6 +135,7 @@ TEST_CASE("embedding search equals a brute-force scan, exact and through the gra
         for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].similarity == Approx(want[i].similarity).margin(1e-5));
         // The graph is approximate: a copy's original is its first answer, and most of the ten are found.
         const auto approximate = loaded.search(q, 10);
+        REQUIRE(approximate.size() == 10u);
         if (trial % 2) CHECK(approximate.front().id == 100 + trial * 13);
         const auto wanted = ids_of(want);
         for (const auto& n : approximate) graph_found += std::count(wanted.begin(), wanted.end(), n.id) > 0 ? 1 : 0;
@@ -197,6 +208,7 @@ TEST_CASE("a store with an embedding model embeds its references, verifies the m
     only_embeddings.pdq_max_distance = -1;
     only_embeddings.vote_candidates = 0;
     only_embeddings.embedding_min_similarity = -1;
+    only_embeddings.search_regions = false;  // one search per query, so that the counts below are the whole image's
     Store store(dir.path(), only_embeddings);
     CHECK(store.stats().loaded_from_snapshot);
     CHECK(store.stats().embedding_entries == 3u);
@@ -216,9 +228,15 @@ TEST_CASE("a store with an embedding model embeds its references, verifies the m
     without.signature.embedder = nullptr;
     Store blind(dir.path(), without);
     CHECK(blind.search(coffee).value().empty());
-    // A deleted reference leaves the channel at once.
+    // A deleted reference leaves the channel at once: the other two are verified, and nothing else.
     REQUIRE(store.remove("coffee"));
-    for (const auto& h : store.search(coffee).value()) CHECK(h.key != "coffee");
+    SearchTrace after;
+    SearchOptions every;
+    every.top = 0;
+    const auto rest = store.search(coffee, every, &after).value();
+    CHECK(after.from_embeddings == 2);
+    CHECK(after.verified == 2);
+    for (const auto& h : rest) CHECK(h.key != "coffee");
 }
 
 TEST_CASE("an index refuses to be written with another embedding model, or without its own", "[store][embedding][bad_input]") {
@@ -238,7 +256,9 @@ TEST_CASE("an index refuses to be written with another embedding model, or witho
     // Read-only without the model: searches work, without the channel.
     Store reader(dir.path(), with_model(nullptr, OpenMode::read_only));
     CHECK(reader.stats().embedder == model->identity());
-    CHECK(reader.search(dome).value().front().key == "dome");
+    const auto found = reader.search(dome).value();
+    REQUIRE_FALSE(found.empty());
+    CHECK(found.front().key == "dome");
 
     test::TempDir plain;
     { REQUIRE(Store(plain.path()).add("dome", dome).ok()); }

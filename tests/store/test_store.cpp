@@ -532,6 +532,46 @@ TEST_CASE("the parallel region pass returns what searching each region alone and
     CHECK(regions_searched >= 2);
 }
 
+TEST_CASE("a vote fraction verifies only the references near the best-voted one, and keeps its best hit", "[store][matcher]") {
+    test::TempDir dir;
+    {
+        Store writer(dir.path());
+        index_samples(writer);
+    }
+    const auto opened = [&](double fraction) {
+        StoreOptions options;
+        options.mode = OpenMode::read_only;
+        options.min_votes = 1;  // every voted reference a candidate, so that the fraction alone decides
+        options.pdq_max_distance = -1;  // candidates from the votes only
+        options.search_regions = false;
+        options.vote_fraction = fraction;
+        return std::make_unique<Store>(dir.path(), options);
+    };
+    const auto all = opened(0), half = opened(0.5), best = opened(1.0);
+    SearchOptions every;
+    every.top = 0;
+    const cv::Mat shoe = photo("1144953-3-2x.jpg");
+    int fewer = 0;
+    for (const cv::Mat& query : {photo("dome.jpg"), shoe(cv::Rect(0, 0, shoe.cols / 2, shoe.rows)), photo("sample1_1280.jpg")}) {
+        const auto bytes = jpeg(query, 80);
+        SearchTrace a, h, b;
+        const auto from_all = all->search(bytes, every, &a).value();
+        const auto from_half = half->search(bytes, every, &h).value();
+        const auto from_best = best->search(bytes, every, &b).value();
+        CHECK(a.from_pdq == 0);
+        CHECK(a.from_votes >= h.from_votes);
+        CHECK(h.from_votes >= b.from_votes);
+        CHECK(b.from_votes >= 1);
+        fewer += a.from_votes > b.from_votes;
+        // The copy is the best-voted reference: every fraction finds it first, with the same score.
+        REQUIRE_FALSE(from_best.empty());
+        CHECK(from_best.front().key == from_all.front().key);
+        CHECK(from_best.front().score == Approx(from_all.front().score));
+        CHECK(from_half.front().key == from_all.front().key);
+    }
+    CHECK(fewer >= 2);  // the fraction left candidates out
+}
+
 TEST_CASE("parallel verification returns what verifying the candidates one after another does", "[store][matcher]") {
     test::TempDir dir;
     {

@@ -38,8 +38,8 @@ public:
     EmbeddingIndex(EmbeddingIndex&&) noexcept;
     EmbeddingIndex& operator=(EmbeddingIndex&&) noexcept;
 
-    // The first vector sets the dimension; a later one of another dimension is a broken contract
-    // (std::invalid_argument): one store embeds with one model.
+    // The first vector sets the dimension; a later one of another dimension (a catalog row of another
+    // model) is a StoreError naming both: one store embeds with one model. An empty one: invalid_argument.
     void add(std::int64_t id, std::span<const float> embedding);
     // Declares the index complete (a closed segment): from graph_threshold vectors on it is rebuilt as an
     // HNSW graph. An add after it keeps the graph (HNSW takes adds).

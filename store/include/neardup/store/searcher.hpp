@@ -75,6 +75,11 @@ struct SearchTrace {
     double verify = 0;      // catalog reads and verification of candidates
     double regions = 0;     // proposing regions (their signatures, votes and verification count above)
     int verified = 0;       // candidates verified
+    // Where the candidates came from (each counted once, at the first source that named it; deleted ones
+    // included): PDQ neighbours, descriptor votes, nearest embeddings.
+    int from_pdq = 0;
+    int from_votes = 0;
+    int from_embeddings = 0;
     int regions_searched = 0;
     bool early_exit = false;  // a near-exact PDQ copy confirmed by verification ended the search
     bool matched = false;     // the best hit is a match

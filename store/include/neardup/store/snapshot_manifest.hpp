@@ -12,10 +12,10 @@
 namespace neardup::store {
 
 // Format 4 (current): a segment filed under a vocabulary of visual words says how many groups it has (its
-// descriptor file's quantizer holds the words); a segment of a store with an embedding model names its
-// embedding file too (optional fields: absent where the store has no model). Format 3: every file carries its SHA-256. Formats 1 (one
-// pair of files for every row) and 2 (segments, no checksums) still load; their files are trusted as FAISS
-// reads them.
+// descriptor file's quantizer holds the words); a segment holding embeddings names its embedding file too
+// (optional fields: absent where none of its references has an embedding). Format 3: every file carries its
+// SHA-256. Formats 1 (one pair of files for every row) and 2 (segments, no checksums) still load; their
+// files are trusted as FAISS reads them.
 inline constexpr int kSnapshotFormat = 4;
 
 struct SegmentFiles {

@@ -51,9 +51,9 @@ struct StoreOptions {
     // another shard's. Needs a shared catalog. Adds of other shards' keys are written to the catalog (where
     // their shard follows them) but not indexed here.
     Shard shard;
-    // signature.embedder: the embedding channel. The catalog records the identity of the model its first
-    // reference was embedded with; a writable store refuses to open with another model, or without one, and
-    // a store with a model refuses an index built without (its references have no embeddings).
+    // signature.embedder: the embedding channel. The first writable open of an empty catalog records the
+    // model's identity (or that there is none); a writable store refuses to open with another model, or
+    // without one, and a store with a model refuses an index built without (its references have none).
     SignatureOptions signature;
     DescriptorIndexOptions descriptors;
     EmbeddingIndexOptions embeddings;
@@ -76,6 +76,9 @@ struct StoreOptions {
     std::size_t vote_candidates = 24;
     // Minimum votes for a reference to be verified at all (fewer cannot reach a match score).
     int min_votes = 3;
+    // And at least this fraction of the best-voted reference's votes (0: off). At a million references
+    // generic structure gathers votes for many references beside the copy, and each costs a verification.
+    double vote_fraction = 0;
     // Mirrored query descriptors also vote when the best direct candidate has fewer votes than this.
     int mirror_vote_below = 20;
     // Search the regions of a query (propose_regions) when the whole image matched nothing.
