@@ -330,12 +330,14 @@ int main(int argc, char** argv) {
         std::map<std::string, const bench::QueryInfo*> info;
         for (const auto& q : t.queries) info[q.query_id] = &q;
         std::ofstream csv(hits_csv);
-        csv << "query,split,family,reference,score,match,inliers,pdq_distance,agreement,thickness,true_pair\n";
+        // embedding_similarity: empty without --embedder (the evidence to fit the embedding part's curve on).
+        csv << "query,split,family,reference,score,match,inliers,pdq_distance,agreement,thickness,embedding_similarity,true_pair\n";
         for (const auto& [qid, h] : all_hits) {
             const auto it = info.find(qid);
             csv << qid << ',' << (it != info.end() ? it->second->split : "") << ',' << (it != info.end() ? it->second->family : "") << ','
                 << h.key << ',' << h.score << ',' << h.match << ',' << h.inliers << ',' << h.pdq_distance << ',' << h.agreement << ',' << h.thickness << ','
-                << truth_pairs.count({qid, h.key}) << '\n';
+                << (h.embedding_similarity ? std::to_string(*h.embedding_similarity) : std::string()) << ',' << truth_pairs.count({qid, h.key})
+                << '\n';
         }
         std::cerr << "hits: " << hits_csv << '\n';
     }

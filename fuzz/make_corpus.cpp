@@ -122,6 +122,9 @@ void signatures() {
     empty.features.keypoints.clear();
     empty.features.descriptors.clear();
     write("signature", "no-keypoints.sig", neardup::serialize(empty));
+    neardup::Signature embedded = reference;  // the embedding section (flag 2) after the descriptors
+    embedded.embedding = {0.6f, -0.8f, 0.0f, 0.0f};
+    write("signature", "embedding.sig", neardup::serialize(embedded));
 }
 
 void request_targets() {
@@ -199,6 +202,9 @@ void manifests() {
     m.segments.push_back({1, 256, "pdq-1-256.faiss", "desc-1-256.faiss", std::string(64, 'a'), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"});
     m.segments.push_back({257, 300, "pdq-257-300.faiss", "desc-257-300.faiss", std::string(64, '5'), std::string(64, 'e')});
     write("snapshot_manifest", "format3.json", neardup::store::format_snapshot_manifest(m));
+    m.segments[0].embeddings = "emb-1-256.faiss";  // a segment with an embedding file (optional fields)
+    m.segments[0].embeddings_sha256 = std::string(64, 'c');
+    write("snapshot_manifest", "embeddings.json", neardup::store::format_snapshot_manifest(m));
     m.segments.clear();
     write("snapshot_manifest", "format3-empty.json", neardup::store::format_snapshot_manifest(m));
 }

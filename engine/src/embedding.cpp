@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 
 #include <openssl/evp.h>
 #include <opencv2/core.hpp>
@@ -12,8 +13,6 @@
 
 namespace neardup {
 namespace {
-
-constexpr int kMaxDimension = 65535;  // the signature codec stores the dimension in 16 bits
 
 std::string sha256_hex(std::span<const std::uint8_t> bytes) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
@@ -42,8 +41,13 @@ struct Embedder::Network {
     cv::dnn::Net net;
 };
 
+struct Embedder::Pool {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<Network>> idle;
+};
+
 Embedder::Embedder(std::vector<std::uint8_t> model, EmbedderOptions options, std::string identity)
-    : model_(std::move(model)), options_(options), identity_(std::move(identity)) {}
+    : model_(std::move(model)), options_(options), identity_(std::move(identity)), pool_(std::make_unique<Pool>()) {}
 
 Embedder::~Embedder() = default;
 
@@ -66,7 +70,7 @@ Result<std::shared_ptr<const Embedder>> Embedder::load(std::span<const std::uint
         if (result.dims < 2 || result.size[0] != 1 || vector_dims > 1 || result.type() != CV_32F)
             return bad_model("its output (" + shape_of(result) + ") is not one float vector per image");
         const auto dimension = static_cast<int>(result.total());
-        if (dimension < 2 || dimension > kMaxDimension)
+        if (dimension < 2 || static_cast<std::size_t>(dimension) > kMaxEmbeddingValues)
             return bad_model("its output has " + std::to_string(dimension) + " values (2 to 65535 expected)");
         out->dimension_ = dimension;
         out->give_back(std::move(network));
@@ -80,10 +84,10 @@ Result<std::shared_ptr<const Embedder>> Embedder::load(std::span<const std::uint
 
 std::unique_ptr<Embedder::Network> Embedder::borrow() const {
     {
-        std::lock_guard lock(pool_mutex_);
-        if (!pool_.empty()) {
-            auto network = std::move(pool_.back());
-            pool_.pop_back();
+        std::lock_guard lock(pool_->mutex);
+        if (!pool_->idle.empty()) {
+            auto network = std::move(pool_->idle.back());
+            pool_->idle.pop_back();
             return network;
         }
     }
@@ -95,8 +99,8 @@ std::unique_ptr<Embedder::Network> Embedder::borrow() const {
 }
 
 void Embedder::give_back(std::unique_ptr<Network> network) const {
-    std::lock_guard lock(pool_mutex_);
-    pool_.push_back(std::move(network));
+    std::lock_guard lock(pool_->mutex);
+    pool_->idle.push_back(std::move(network));
 }
 
 cv::Mat Embedder::input_blob(const cv::Mat& bgr) const {

@@ -1,5 +1,6 @@
 #include "neardup/engine/signature_codec.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -11,7 +12,6 @@ namespace {
 constexpr char kMagic[4] = {'N', 'D', 'S', 'G'};
 constexpr std::uint8_t kFlagDihedral = 1;
 constexpr std::uint8_t kFlagEmbedding = 2;  // after the descriptors: u16 dimension, then that many f32
-constexpr std::size_t kMaxEmbedding = 65535;
 constexpr std::size_t kMaxKeypoints = 65535;
 
 class Writer {
@@ -76,7 +76,9 @@ std::vector<std::uint8_t> serialize(const Signature& s) {
     const std::size_t row = descriptor_bytes(s.features.kind);
     if (s.features.descriptors.size() != s.features.size() * row)
         throw std::invalid_argument("serialize: descriptor bytes do not match the keypoint count");
-    if (s.embedding.size() > kMaxEmbedding) throw std::invalid_argument("serialize: an embedding of more than 65535 values");
+    if (s.embedding.size() > kMaxEmbeddingValues) throw std::invalid_argument("serialize: an embedding of more than 65535 values");
+    if (!std::all_of(s.embedding.begin(), s.embedding.end(), [](float v) { return std::isfinite(v); }))
+        throw std::invalid_argument("serialize: an embedding value is not finite");
     Writer w;
     w.bytes(kMagic, 4);
     w.le(kSignatureFormatVersion);

@@ -52,15 +52,16 @@ std::vector<EmbeddingNeighbour> IndexView::embedding_search(std::span<const floa
     if (k <= 0 || query.empty()) return out;
     for (const auto& segment : segments) {
         // Deleted references still sit in the segment: ask for more until k active ones or all are found.
-        for (int asked = k;; asked *= 2) {
-            const auto found = segment->embeddings.search(query, asked);
+        const std::size_t size = segment->embeddings.size();
+        for (std::size_t asked = static_cast<std::size_t>(k);; asked = std::min(size, asked * 2)) {
+            const auto found = segment->embeddings.search(query, static_cast<int>(std::min<std::size_t>(asked, 1u << 30)));
             std::size_t taken = 0;
             for (const auto& n : found)
                 if (active(n.id) && taken < static_cast<std::size_t>(k)) {
                     out.push_back(n);
                     ++taken;
                 }
-            if (taken == static_cast<std::size_t>(k) || found.size() < static_cast<std::size_t>(asked)) break;
+            if (taken == static_cast<std::size_t>(k) || found.size() < asked || asked >= size) break;
             out.resize(out.size() - taken);
         }
     }

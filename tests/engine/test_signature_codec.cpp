@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <limits>
 
 #include "neardup/engine/signature_codec.hpp"
 #include "support/image_bytes.hpp"
@@ -114,4 +115,14 @@ TEST_CASE("a committed version-1 signature blob keeps loading with its values", 
     CHECK(sig.features.size() == 256u);
     CHECK(sig.pdq_dihedral.empty());
     CHECK(serialize(sig) == bytes);  // and writes back byte for byte
+}
+
+TEST_CASE("an embedding that cannot be written is a broken contract", "[signature_codec][embedding]") {
+    Signature s;
+    s.embedding = {0.5f, std::numeric_limits<float>::infinity()};
+    CHECK_THROWS_AS(serialize(s), std::invalid_argument);
+    s.embedding.assign(kMaxEmbeddingValues + 1, 0.0f);
+    CHECK_THROWS_AS(serialize(s), std::invalid_argument);
+    s.embedding.assign(kMaxEmbeddingValues, 0.0f);
+    CHECK(deserialize_signature(serialize(s)).value().embedding.size() == kMaxEmbeddingValues);
 }

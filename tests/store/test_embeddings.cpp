@@ -167,23 +167,30 @@ TEST_CASE("embedding search over segments with tombstones equals a brute-force s
     std::vector<std::vector<float>> refs;
     IndexView view;
     auto inactive = std::make_shared<std::unordered_set<std::int64_t>>();
-    for (int s = 0; s < 3; ++s) {
+    // Three segments with a third of their references deleted, one with all but 2 of its 30 deleted (fewer
+    // active than asked for: the search must stop at its end), and one with no embeddings at all.
+    for (int s = 0; s < 5; ++s) {
         auto segment = std::make_shared<Segment>(DescriptorIndexOptions{});
-        for (int i = 0; i < 200; ++i) {
+        const int rows = s < 3 ? 200 : s == 3 ? 30 : 0;
+        for (int i = 0; i < rows; ++i) {
             const auto id = 100 + static_cast<std::int64_t>(refs.size());
             refs.push_back(unit_vector(rng, 16));
             segment->embeddings.add(id, refs.back());
-            if (rng() % 3 == 0) inactive->insert(id);  // a third deleted, so that whole top tens are tombstones
+            if (s < 3 ? rng() % 3 == 0 : i >= 2) inactive->insert(id);
         }
         view.segments.push_back(std::move(segment));
     }
     view.inactive = inactive;
-    CHECK(view.embedding_entries() == 600u);
-    for (int trial = 0; trial < 40; ++trial) {
+    CHECK(view.embedding_entries() == 630u);
+    for (int trial = 0; trial < 50; ++trial) {
         // Queries near deleted references too: their tombstones must not take the places of active ones.
-        const auto q = nudged(refs[static_cast<std::size_t>(trial * 15)], rng, 0.2f);
+        const std::size_t near = trial < 40 ? static_cast<std::size_t>(trial * 15) : 600 + static_cast<std::size_t>(trial - 40) * 3;
+        const auto q = nudged(refs[near], rng, 0.2f);
         CHECK(ids_of(view.embedding_search(q, 8)) == ids_of(brute_force(refs, q, 8, *inactive)));
     }
+    // Asking for more than there are active references anywhere returns each active one once.
+    const std::size_t active = refs.size() - inactive->size();
+    CHECK(view.embedding_search(refs[0], 5000).size() == active);
 }
 
 TEST_CASE("a store with an embedding model embeds its references, verifies the most similar, and keeps them across opens",

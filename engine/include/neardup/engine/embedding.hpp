@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,6 +14,9 @@
 #include "neardup/engine/error.hpp"
 
 namespace neardup {
+
+// The most values an embedding may have (the signature codec stores its size in 16 bits).
+inline constexpr std::size_t kMaxEmbeddingValues = 65535;
 
 struct EmbedderOptions {
     // The model's square input, in pixels: the image is resized to it (aspect not kept, so nothing is cut).
@@ -49,6 +51,7 @@ public:
 private:
     struct Network;
     Embedder(std::vector<std::uint8_t> model, EmbedderOptions options, std::string identity);
+    struct Pool;
     std::unique_ptr<Network> borrow() const;
     void give_back(std::unique_ptr<Network> network) const;
     std::vector<float> run(Network& network, const cv::Mat& blob) const;
@@ -57,8 +60,7 @@ private:
     EmbedderOptions options_;
     std::string identity_;
     int dimension_ = 0;
-    mutable std::mutex pool_mutex_;
-    mutable std::vector<std::unique_ptr<Network>> pool_;  // idle networks
+    std::unique_ptr<Pool> pool_;  // idle networks, shared by const callers under its own lock
 };
 
 // Cosine similarity of two unit vectors of one identity (their dot product); 0 when either is empty or the
