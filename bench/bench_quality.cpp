@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
     app.add_option("--vote-fraction", vote_fraction, "a voted candidate needs this fraction of the best one's votes")->capture_default_str();
     int pdq_max_distance = defaults.pdq_max_distance;
     app.add_option("--pdq-max-distance", pdq_max_distance, "PDQ neighbours farther than this are no candidates")->capture_default_str();
+    int pdq_far_candidates = defaults.pdq_far_candidates, pdq_far_distance = defaults.pdq_far_distance;
+    app.add_option("--pdq-far-candidates", pdq_far_candidates, "PDQ neighbours beyond --pdq-far-distance verified (negative: all)")
+        ->capture_default_str();
+    app.add_option("--pdq-far-distance", pdq_far_distance, "where far PDQ neighbours begin")->capture_default_str();
     bool reuse_index = false;
     app.add_flag("--reuse-index", reuse_index,
                  "search the index a previous run left in <out>/db instead of rebuilding it (for query-side options only)");
@@ -188,6 +192,8 @@ int main(int argc, char** argv) {
     store_options.embedding_neighbours = embedding_neighbours;
     store_options.vote_fraction = vote_fraction;
     store_options.pdq_max_distance = pdq_max_distance;
+    store_options.pdq_far_candidates = pdq_far_candidates;
+    store_options.pdq_far_distance = pdq_far_distance;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
     store_options.descriptors = descriptor_options;

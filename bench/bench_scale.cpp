@@ -4,8 +4,9 @@
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
 //                          parallel-verification|wide-popcount|
-//                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance] [--nprobe N]
-//               [--probe-groups N] [--max-codes N] [--shortlist N] [--vote-fraction F] [--pdq-max-distance D]
+//                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance|pdq-far-candidates]
+//               [--nprobe N] [--probe-groups N] [--max-codes N] [--shortlist N] [--vote-fraction F]
+//               [--pdq-max-distance D] [--pdq-far-candidates N] [--pdq-far-distance D]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
 // own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes", "vote-fraction", "pdq-max-distance"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes", "vote-fraction", "pdq-max-distance", "pdq-far-candidates"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -167,6 +168,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--pdq-max-distance", open_options.pdq_max_distance, "PDQ neighbours farther than this are no candidates")
         ->capture_default_str();
+    app.add_option("--pdq-far-candidates", open_options.pdq_far_candidates,
+                   "PDQ neighbours beyond --pdq-far-distance verified, nearest first (negative: all)")->capture_default_str();
+    app.add_option("--pdq-far-distance", open_options.pdq_far_distance, "where far PDQ neighbours begin")->capture_default_str();
     app.add_option("--mirror-descriptors", open_options.mirror_vote_descriptors, "query descriptors voting in the mirrored pass")
         ->capture_default_str();
     app.add_option("--region-descriptors", open_options.region_vote_descriptors, "query descriptors voting in each region's search")
@@ -237,6 +241,7 @@ int main(int argc, char** argv) {
         if (compare == "max-codes") o.descriptors.max_codes = 0;
         if (compare == "vote-fraction") o.vote_fraction = store::StoreOptions{}.vote_fraction;
         if (compare == "pdq-max-distance") o.pdq_max_distance = store::StoreOptions{}.pdq_max_distance;
+        if (compare == "pdq-far-candidates") o.pdq_far_candidates = -1;
         other = std::make_unique<store::Store>(db, o);
     }
 

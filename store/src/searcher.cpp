@@ -208,8 +208,10 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
                                                                 : query.signature.pdq_dihedral;
     int near_exact = 0;
     bool crowded = false;  // as many near-exact copies as neighbours looked up: there may be more
+    int far = 0;  // candidates beyond pdq_far_distance taken so far (nearest first)
     for (const auto& n : view.pdq_search(variants, options_.pdq_neighbours, options_.early_exit_pdq_distance, &crowded)) {
         if (n.distance > options_.pdq_max_distance) continue;
+        if (n.distance > options_.pdq_far_distance && options_.pdq_far_candidates >= 0 && far++ >= options_.pdq_far_candidates) continue;
         candidates.push_back(n.id);
         if (n.distance <= options_.early_exit_pdq_distance) ++near_exact;
     }

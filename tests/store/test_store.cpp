@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -570,6 +572,43 @@ TEST_CASE("a vote fraction verifies only the references near the best-voted one,
         CHECK(from_half.front().key == from_all.front().key);
     }
     CHECK(fewer >= 2);  // the fraction left candidates out
+}
+
+TEST_CASE("far PDQ neighbours are verified nearest first, up to their limit", "[store][matcher]") {
+    test::TempDir dir;
+    {
+        Store writer(dir.path());
+        index_samples(writer);
+    }
+    const auto opened = [&](int far_candidates) {
+        StoreOptions options;
+        options.mode = OpenMode::read_only;
+        options.pdq_max_distance = 256;  // every reference a PDQ neighbour
+        options.pdq_far_distance = -1;   // and every one a far one
+        options.pdq_far_candidates = far_candidates;
+        options.vote_candidates = 0;     // candidates from PDQ only
+        options.early_exit_pdq_distance = -1;
+        options.search_regions = false;
+        return std::make_unique<Store>(dir.path(), options);
+    };
+    const auto all = opened(-1), two = opened(2);
+    SearchOptions every;
+    every.top = 0;
+    SearchTrace a, b;
+    const auto bytes = jpeg(photo("dome.jpg"), 70);
+    const auto from_all = all->search(bytes, every, &a).value();
+    const auto from_two = two->search(bytes, every, &b).value();
+    CHECK(a.from_pdq == static_cast<int>(kIndexed.size()));
+    CHECK(b.from_pdq == 2);
+    REQUIRE(from_two.size() == 2u);
+    // The two nearest by PDQ distance among all the neighbours are the ones kept.
+    auto by_distance = from_all;
+    std::sort(by_distance.begin(), by_distance.end(), [](const SearchHit& x, const SearchHit& y) {
+        return x.pdq_distance != y.pdq_distance ? x.pdq_distance < y.pdq_distance : x.id < y.id;
+    });
+    std::set<std::string> kept = {from_two[0].key, from_two[1].key}, nearest = {by_distance[0].key, by_distance[1].key};
+    CHECK(kept == nearest);
+    CHECK(from_two.front().key == "dome");
 }
 
 TEST_CASE("parallel verification returns what verifying the candidates one after another does", "[store][matcher]") {
