@@ -234,14 +234,17 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
             return hits;
         }
     }
+    // A candidate named by a later source too is verified once, and counted for the first that named it.
+    const auto add_candidate = [&](std::int64_t id, int& source) {
+        if (std::find(candidates.begin(), candidates.end(), id) != candidates.end()) return;
+        candidates.push_back(id);
+        ++source;
+    };
     // The embedding channel: the most similar references by embedding are verified too.
     if (!query.signature.embedding.empty()) {
         for (const auto& n : view.embedding_search(query.signature.embedding, options_.embedding_neighbours)) {
             if (n.similarity < options_.embedding_min_similarity) break;  // most similar first
-            if (std::find(candidates.begin(), candidates.end(), n.id) == candidates.end()) {
-                candidates.push_back(n.id);
-                ++t.from_embeddings;
-            }
+            add_candidate(n.id, t.from_embeddings);
         }
         lap(clock, t.embeddings);
     }
@@ -263,10 +266,7 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
                                   : std::max(options_.min_votes, static_cast<int>(std::ceil(options_.vote_fraction * votes.front().votes)));
     for (const auto& v : votes) {
         if (taken >= options_.vote_candidates || v.votes < bar) break;
-        if (std::find(candidates.begin(), candidates.end(), v.id) == candidates.end()) {
-            candidates.push_back(v.id);
-            ++t.from_votes;
-        }
+        add_candidate(v.id, t.from_votes);
         ++taken;
     }
     lap(clock, t.votes);
