@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
     int pdq_max_distance = defaults.pdq_max_distance;
     app.add_option("--pdq-max-distance", pdq_max_distance, "PDQ neighbours farther than this are no candidates")->capture_default_str();
     int pdq_far_candidates = defaults.pdq_far_candidates, pdq_far_distance = defaults.pdq_far_distance;
+    int pdq_exact_distance = defaults.pdq_exact_distance;
+    app.add_option("--pdq-exact-distance", pdq_exact_distance, "PDQ neighbours found exactly up to this many bits (15, 31 or 47)")
+        ->capture_default_str();
     app.add_option("--pdq-far-candidates", pdq_far_candidates, "PDQ neighbours beyond --pdq-far-distance verified (negative: all)")
         ->capture_default_str();
     app.add_option("--pdq-far-distance", pdq_far_distance, "where far PDQ neighbours begin")->capture_default_str();
@@ -193,6 +196,7 @@ int main(int argc, char** argv) {
     store_options.vote_fraction = vote_fraction;
     store_options.pdq_max_distance = pdq_max_distance;
     store_options.pdq_far_candidates = pdq_far_candidates;
+    store_options.pdq_exact_distance = pdq_exact_distance;
     store_options.pdq_far_distance = pdq_far_distance;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;
@@ -337,12 +341,15 @@ int main(int argc, char** argv) {
         for (const auto& q : t.queries) info[q.query_id] = &q;
         std::ofstream csv(hits_csv);
         // embedding_similarity: empty without --embedder (the evidence to fit the embedding part's curve on).
-        csv << "query,split,family,reference,score,match,inliers,pdq_distance,agreement,thickness,embedding_similarity,true_pair\n";
+        csv << "query,split,family,reference,score,match,inliers,pdq_distance,agreement,thickness,embedding_similarity,"
+               "correspondences,residual,anisotropy,reference_coverage,query_coverage,shared_inliers,from_region,mirrored,true_pair\n";
         for (const auto& [qid, h] : all_hits) {
             const auto it = info.find(qid);
             csv << qid << ',' << (it != info.end() ? it->second->split : "") << ',' << (it != info.end() ? it->second->family : "") << ','
                 << h.key << ',' << h.score << ',' << h.match << ',' << h.inliers << ',' << h.pdq_distance << ',' << h.agreement << ',' << h.thickness << ','
-                << (h.embedding_similarity ? std::to_string(*h.embedding_similarity) : std::string()) << ',' << truth_pairs.count({qid, h.key})
+                << (h.embedding_similarity ? std::to_string(*h.embedding_similarity) : std::string()) << ',' << h.correspondences << ','
+                << h.residual << ',' << h.anisotropy << ',' << h.reference_coverage << ',' << h.query_coverage << ',' << h.shared_inliers << ','
+                << h.from_region << ',' << h.mirrored << ',' << truth_pairs.count({qid, h.key})
                 << '\n';
         }
         std::cerr << "hits: " << hits_csv << '\n';

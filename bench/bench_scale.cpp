@@ -4,9 +4,10 @@
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
 //                          parallel-verification|wide-popcount|
-//                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance|pdq-far-candidates]
+//                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance|pdq-far-candidates|
+//                          pdq-exact-distance]
 //               [--nprobe N] [--probe-groups N] [--max-codes N] [--shortlist N] [--vote-fraction F]
-//               [--pdq-max-distance D] [--pdq-far-candidates N] [--pdq-far-distance D]
+//               [--pdq-max-distance D] [--pdq-far-candidates N] [--pdq-far-distance D] [--pdq-exact-distance D]
 //
 // Each query is one Store::search of its bytes, as the server runs it; the stages come from the store's
 // own SearchTrace. Resident memory is only meaningful when the index was built by an earlier run (a second
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
     std::string compare = "none";
     app.add_option("--compare", compare,
                    "time every query also with this part off, alternately, on the same index (this machine is noisy)")
-        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes", "vote-fraction", "pdq-max-distance", "pdq-far-candidates"}))->capture_default_str();
+        ->check(CLI::IsMember({"none", "early-exit", "orientation-gate", "regions", "parallel-regions", "shortlist", "parallel-verification", "wide-popcount", "min-frame", "parallel-signature", "max-codes", "vote-fraction", "pdq-max-distance", "pdq-far-candidates", "pdq-exact-distance"}))->capture_default_str();
     app.add_option("--pool", pool_dir, "photos the real distractors draw features from (default: --references, else --queries)");
     store::StoreOptions open_options;
     app.add_option("--catalog", open_options.catalog, "a PostgreSQL catalog (postgresql:// URI) instead of catalog.sqlite in --db");
@@ -167,6 +168,9 @@ int main(int argc, char** argv) {
     app.add_option("--vote-fraction", open_options.vote_fraction, "a voted candidate needs this fraction of the best one's votes")
         ->capture_default_str();
     app.add_option("--pdq-max-distance", open_options.pdq_max_distance, "PDQ neighbours farther than this are no candidates")
+        ->capture_default_str();
+    app.add_option("--pdq-exact-distance", open_options.pdq_exact_distance,
+                   "PDQ neighbours found exactly up to this many bits (15, 31 or 47; compare: 47)")
         ->capture_default_str();
     app.add_option("--pdq-far-candidates", open_options.pdq_far_candidates,
                    "PDQ neighbours beyond --pdq-far-distance verified, nearest first (negative: all)")->capture_default_str();
@@ -242,6 +246,7 @@ int main(int argc, char** argv) {
         if (compare == "vote-fraction") o.vote_fraction = store::StoreOptions{}.vote_fraction;
         if (compare == "pdq-max-distance") o.pdq_max_distance = store::StoreOptions{}.pdq_max_distance;
         if (compare == "pdq-far-candidates") o.pdq_far_candidates = -1;
+        if (compare == "pdq-exact-distance") o.pdq_exact_distance = store::PdqIndex::kExactDistance;
         other = std::make_unique<store::Store>(db, o);
     }
 

@@ -14,17 +14,26 @@ namespace {
 
 double logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// Area scale of the homography around a point: the determinant of its local Jacobian.
-double local_area_scale(const cv::Mat& h, cv::Point2f p) {
+// The homography's local Jacobian at a point (zero where the point maps to infinity).
+cv::Matx22d local_jacobian(const cv::Mat& h, cv::Point2f p) {
     const double x = p.x, y = p.y;
     const double w = h.at<double>(2, 0) * x + h.at<double>(2, 1) * y + h.at<double>(2, 2);
-    if (std::abs(w) < 1e-9) return 0;
+    if (std::abs(w) < 1e-9) return cv::Matx22d::zeros();
     const double a = h.at<double>(0, 0), b = h.at<double>(0, 1), c = h.at<double>(1, 0), d = h.at<double>(1, 1);
     const double g = h.at<double>(2, 0), hh = h.at<double>(2, 1);
     const double u = (a * x + b * y + h.at<double>(0, 2)) / w, v = (c * x + d * y + h.at<double>(1, 2)) / w;
     // Jacobian of (u, v) with respect to (x, y).
-    const double j00 = (a - u * g) / w, j01 = (b - u * hh) / w, j10 = (c - v * g) / w, j11 = (d - v * hh) / w;
-    return j00 * j11 - j01 * j10;
+    return {(a - u * g) / w, (b - u * hh) / w, (c - v * g) / w, (d - v * hh) / w};
+}
+
+// The larger singular value of a 2 x 2 matrix over the smaller: 1 for a rotation and uniform scale.
+double anisotropy(const cv::Matx22d& j) {
+    const double frobenius2 = j(0, 0) * j(0, 0) + j(0, 1) * j(0, 1) + j(1, 0) * j(1, 0) + j(1, 1) * j(1, 1);
+    const double det = std::abs(cv::determinant(j));
+    // s1^2 + s2^2 = |J|_F^2 and s1 * s2 = |det J|.
+    const double root = std::sqrt(std::max(0.0, frobenius2 * frobenius2 - 4 * det * det));
+    const double s1 = std::sqrt(0.5 * (frobenius2 + root)), s2 = std::sqrt(std::max(0.0, 0.5 * (frobenius2 - root)));
+    return s2 > 1e-12 ? s1 / s2 : 1e12;
 }
 
 // The standard deviation of `points` across their principal direction: the thickness of the band they lie
@@ -168,7 +177,8 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     const cv::Mat h = cv::findHomography(qp, rp, cv::RANSAC, options.ransac_pixels, mask, options.ransac_iterations, 0.995);
     if (h.empty()) return out;
     const cv::Point2f centre(query.frame_width / 2.0f, query.frame_height / 2.0f);
-    const double scale = local_area_scale(h, centre);
+    const cv::Matx22d jacobian = local_jacobian(h, centre);
+    const double scale = cv::determinant(jacobian);
     if (!(scale > 1.0 / options.max_area_scale && scale < options.max_area_scale)) return out;  // also rejects mirror-flips (det < 0)
     std::vector<cv::Point2f> inlier_points, query_points;
     std::vector<char> reference_inlier(reference.size(), 0);
@@ -198,11 +208,21 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
         }
     }
     out.inliers = static_cast<int>(inlier_points.size());
+    std::vector<cv::Point2f> projected;
+    cv::perspectiveTransform(query_points, projected, h);
+    std::vector<double> errors(projected.size());
+    for (std::size_t i = 0; i < projected.size(); ++i) errors[i] = cv::norm(projected[i] - inlier_points[i]);
+    std::nth_element(errors.begin(), errors.begin() + errors.size() / 2, errors.end());
+    out.residual = errors[errors.size() / 2];
+    out.anisotropy = anisotropy(jacobian);
+    out.reference_coverage = box.area() / frame_area;
+    const cv::Rect2f query_box = cv::boundingRect(query_points);
+    out.query_coverage = query_box.area() / std::max(1.0f, static_cast<float>(query.frame_width) * query.frame_height);
     const float sx = static_cast<float>(reference_size.width) / std::max<int>(1, reference.frame_width);
     const float sy = static_cast<float>(reference_size.height) / std::max<int>(1, reference.frame_height);
     out.reference_region = cv::Rect2f(box.x * sx, box.y * sy, box.width * sx, box.height * sy);
     if (query_size.area() > 0) {
-        const cv::Rect2f qbox = cv::boundingRect(query_points);
+        const cv::Rect2f& qbox = query_box;
         const float qx = static_cast<float>(query_size.width) / std::max<int>(1, query.frame_width);
         const float qy = static_cast<float>(query_size.height) / std::max<int>(1, query.frame_height);
         out.query_region = cv::Rect2f(qbox.x * qx, qbox.y * qy, qbox.width * qx, qbox.height * qy);
@@ -210,11 +230,18 @@ GeometricMatch verify_geometry(const LocalFeatures& query, const LocalFeatures& 
     return out;
 }
 
+double geometry_score(const GeometricMatch& g, const ScoreModel& model) {
+    if (g.inliers <= 0) return 0.0;
+    const double ratio = std::min(1.0, static_cast<double>(g.inliers) / std::max(1, g.correspondences));
+    return logistic(model.geometry_bias + model.geometry_log_inliers * std::log(static_cast<double>(g.inliers)) +
+                    model.geometry_inlier_ratio * ratio + model.geometry_log_anisotropy * std::log(std::max(1.0, g.anisotropy)));
+}
+
 double match_score(const MatchEvidence& e, const ScoreModel& model) {
     const double p_hash = e.pdq_quality >= model.pdq_min_quality
                               ? logistic((model.pdq_center - e.pdq_distance) / model.pdq_width)
                               : 0.0;
-    const double p_geometry = e.geometry.inliers > 0 ? logistic((e.geometry.inliers - model.inlier_center) / model.inlier_width) : 0.0;
+    const double p_geometry = geometry_score(e.geometry, model);
     const double p_embedding =
         e.embedding_similarity ? logistic((*e.embedding_similarity - model.embedding_center) / model.embedding_width) : 0.0;
     return 1.0 - (1.0 - p_hash) * (1.0 - p_geometry) * (1.0 - p_embedding);

@@ -59,12 +59,13 @@ std::size_t HashTables::bytes() const {
     return b;
 }
 
-void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, NearestK& nearest) const {
+void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, NearestK& nearest, int flips) const {
+    if (flips < 0 || flips > kMaxFlips) throw std::invalid_argument("HashTables::search: flips must be in [0, 2]");
     // Buckets sit at random places of tables far larger than the caches, so a lookup is bound by memory
     // latency, not by the distances: every bucket's range is read first (independent loads that the CPU
     // overlaps), then the buckets are scanned, the first cache lines of the codes and rows of the bucket a
     // few places ahead prefetched.
-    static_assert(kFlips == 2, "the bucket list below enumerates values within 2 bits of the chunk");
+    static_assert(kMaxFlips == 2, "the bucket list below enumerates values within 2 bits of the chunk");
     constexpr int kPerChunk = 1 + 16 + 16 * 15 / 2;  // the value itself, 1 and 2 bits flipped: 137
     constexpr int kAhead = 4;
     struct Bucket {
@@ -78,9 +79,11 @@ void HashTables::search(const std::uint8_t* query, const std::int64_t* ids, Near
         const auto& offsets = offsets_[c];
         const auto add = [&](std::uint16_t value) { buckets[n++] = {offsets[value], offsets[value + 1u], c}; };
         add(v);
+        if (flips == 0) continue;
         for (int a = 0; a < 16; ++a) {
             const auto va = static_cast<std::uint16_t>(v ^ (1u << a));
             add(va);
+            if (flips == 1) continue;
             for (int b = a + 1; b < 16; ++b) add(static_cast<std::uint16_t>(va ^ (1u << b)));
         }
     }

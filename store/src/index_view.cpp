@@ -5,10 +5,11 @@
 
 namespace neardup::store {
 
-std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded) const {
+std::vector<HashNeighbour> IndexView::pdq_search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded,
+                                                 int exact_distance) const {
     std::unordered_map<std::int64_t, int> best;
     for (const auto& segment : segments)
-        for (const HashNeighbour& n : segment->pdq.search(queries, k, crowd_distance, crowded)) {
+        for (const HashNeighbour& n : segment->pdq.search(queries, k, crowd_distance, crowded, exact_distance)) {
             if (!active(n.id)) continue;
             auto [it, inserted] = best.emplace(n.id, n.distance);
             if (!inserted) it->second = std::min(it->second, n.distance);

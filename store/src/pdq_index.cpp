@@ -63,7 +63,8 @@ PdqIndex PdqIndex::clone() const {
 
 std::size_t PdqIndex::size() const { return static_cast<std::size_t>(index_->ntotal); }
 
-std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded) const {
+std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, int k, int crowd_distance, bool* crowded,
+                                            int exact_distance) const {
     if (queries.empty() || index_->ntotal == 0 || k <= 0) return {};
     const int kk = static_cast<int>(std::min<faiss::IndexBinary::idx_t>(k, index_->ntotal));
     std::vector<std::uint8_t> codes(queries.size() * 32);
@@ -75,9 +76,10 @@ std::vector<HashNeighbour> PdqIndex::search(std::span<const Hash256> queries, in
     // core that the other search needs.
     if (tables_) {
         const auto& map = static_cast<const faiss::IndexBinaryIDMap&>(*index_);
+        const int flips = detail::HashTables::flips_for(exact_distance);
         for (std::size_t q = 0; q < queries.size(); ++q) {
             NearestK nearest(kk, distances.data() + q * kk, labels.data() + q * kk);
-            tables_->search(codes.data() + q * 32, map.id_map.data(), nearest);
+            tables_->search(codes.data() + q * 32, map.id_map.data(), nearest, flips);
         }
     } else if (detail::fast_scan_supported(*index_))
         detail::fast_scan(*index_, static_cast<std::int64_t>(queries.size()), codes.data(), kk, distances.data(), labels.data());

@@ -121,6 +121,7 @@ std::vector<SearchHit> Searcher::search_signatures(const IndexView& view, QueryS
             ++out.trace.regions_searched;
             out.hits = search(view, regions[i].signature, all, budget, out.trace);
             for (auto& h : out.hits) {
+                h.from_region = true;
                 // The region's hit lies in the crop: place it in the whole query.
                 if (h.query_region.area() > 0) {
                     h.query_region.x += regions[i].rect.x;
@@ -180,6 +181,11 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.hash_only = entry->hash_only();
         h.agreement = e.geometry.agreement;
         h.thickness = e.geometry.thickness;
+        h.correspondences = e.geometry.correspondences;
+        h.residual = e.geometry.residual;
+        h.anisotropy = e.geometry.anisotropy;
+        h.reference_coverage = e.geometry.reference_coverage;
+        h.query_coverage = e.geometry.query_coverage;
         h.embedding_similarity = e.embedding_similarity;
         results[i].explained = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
         results[i].hit = std::move(h);
@@ -209,7 +215,8 @@ std::vector<SearchHit> Searcher::search(const IndexView& view, const QuerySignat
     int near_exact = 0;
     bool crowded = false;  // as many near-exact copies as neighbours looked up: there may be more
     int far = 0;  // candidates beyond pdq_far_distance taken so far (nearest first)
-    for (const auto& n : view.pdq_search(variants, options_.pdq_neighbours, options_.early_exit_pdq_distance, &crowded)) {
+    for (const auto& n : view.pdq_search(variants, options_.pdq_neighbours, options_.early_exit_pdq_distance, &crowded,
+                                         options_.pdq_exact_distance)) {
         if (n.distance > options_.pdq_max_distance) continue;
         if (n.distance > options_.pdq_far_distance && options_.pdq_far_candidates >= 0 && far++ >= options_.pdq_far_candidates) continue;
         candidates.push_back(n.id);
@@ -306,11 +313,17 @@ void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById
             shared += u != uses.end() && u->second >= limit ? 1 : 0;
         }
         if (shared == 0) continue;
+        h.shared_inliers = shared;
         // The score of what is left: the hash evidence as it was, the geometry without the shared inliers.
         MatchEvidence rest;
         rest.pdq_distance = h.pdq_distance;
         rest.pdq_quality = it->second.pdq_quality;
         rest.geometry.inliers = h.inliers - shared;
+        rest.geometry.correspondences = h.correspondences - shared;  // as if those keypoints had not been there
+        rest.geometry.residual = h.residual;
+        rest.geometry.anisotropy = h.anisotropy;
+        rest.geometry.reference_coverage = h.reference_coverage;
+        rest.geometry.query_coverage = h.query_coverage;
         rest.embedding_similarity = h.embedding_similarity;  // not a keypoint's: nothing of it is shared
         h.score = std::min(h.score, match_score(rest, options_.score));
         h.match = h.score >= threshold;

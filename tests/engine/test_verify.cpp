@@ -229,8 +229,12 @@ TEST_CASE("the score adds embedding evidence as a third noisy-OR part, only when
     const double strong = 1.0 / (1.0 + std::exp(-2.0));
     CHECK(match_score(e, model) == Approx(strong).margin(1e-6));
     // Combined with geometric evidence p: 1 - (1 - p)(1 - strong).
-    e.geometry.inliers = static_cast<int>(model.inlier_center);
-    CHECK(match_score(e, model) == Approx(1.0 - 0.5 * (1.0 - strong)).margin(1e-6));
+    e.geometry.inliers = 12;
+    e.geometry.correspondences = 20;
+    const double p = geometry_score(e.geometry, model);
+    REQUIRE(p > 0.05);
+    REQUIRE(p < 0.95);
+    CHECK(match_score(e, model) == Approx(1.0 - (1.0 - p) * (1.0 - strong)).margin(1e-6));
 
     // compare() measures it only where both signatures carry one of one dimension.
     QuerySignature query;
@@ -242,4 +246,67 @@ TEST_CASE("the score adds embedding evidence as a third noisy-OR part, only when
     CHECK(*compare(query, reference).embedding_similarity == Approx(0.96f));
     reference.embedding = {1.0f, 0.0f, 0.0f};
     CHECK_FALSE(compare(query, reference).embedding_similarity);
+}
+
+TEST_CASE("the geometric score is the fitted logistic regression of log inliers, inlier ratio and log stretch", "[verify][score]") {
+    ScoreModel model;
+    model.geometry_bias = -7;
+    model.geometry_log_inliers = 3;
+    model.geometry_inlier_ratio = 2;
+    model.geometry_log_anisotropy = -1.5;
+    GeometricMatch g;
+    CHECK(geometry_score(g, model) == 0.0);  // no inliers, no evidence
+    g.inliers = 20;
+    g.correspondences = 40;
+    g.anisotropy = 1.5;
+    // By hand: z = -7 + 3 ln 20 + 2 * 0.5 - 1.5 ln 1.5.
+    const double z = -7 + 3 * std::log(20.0) + 1.0 - 1.5 * std::log(1.5);
+    CHECK(geometry_score(g, model) == Approx(1.0 / (1.0 + std::exp(-z))).margin(1e-12));
+    // The ratio is capped at 1 (no correspondences recorded reads as all inliers), a stretch below 1 as 1.
+    g.correspondences = 0;
+    g.anisotropy = 0.5;
+    const double z1 = -7 + 3 * std::log(20.0) + 2.0;
+    CHECK(geometry_score(g, model) == Approx(1.0 / (1.0 + std::exp(-z1))).margin(1e-12));
+    // Monotone as the defaults are fitted: more inliers and a higher ratio raise it, a steeper stretch lowers it.
+    const ScoreModel fitted;
+    GeometricMatch a;
+    a.inliers = 15;
+    a.correspondences = 30;
+    a.anisotropy = 1.1;
+    GeometricMatch more = a, purer = a, steeper = a;
+    more.inliers = 25;
+    more.correspondences = 40;
+    purer.correspondences = 18;
+    steeper.anisotropy = 1.8;
+    CHECK(geometry_score(more, fitted) > geometry_score(a, fitted));
+    CHECK(geometry_score(purer, fitted) > geometry_score(a, fitted));
+    CHECK(geometry_score(steeper, fitted) < geometry_score(a, fitted));
+    // A strong copy (40 of 50 survivors, no stretch) is a match at the default threshold on its own.
+    GeometricMatch strong;
+    strong.inliers = 40;
+    strong.correspondences = 50;
+    CHECK(geometry_score(strong, fitted) > 0.95);
+}
+
+TEST_CASE("verification measures the residual, the stretch and the coverage of a transformed copy", "[verify][score]") {
+    const cv::Mat dome = photo("dome.jpg");
+    // The same photo stretched 1.25 times horizontally: a stretch of about 1.25.
+    cv::Mat stretched;
+    cv::resize(dome, stretched, cv::Size(), 1.25, 1.0, cv::INTER_AREA);
+    const auto r = extract_local_features(dome);
+    const auto q = extract_local_features(stretched);
+    const auto g = verify_geometry(q, r, dome.size(), {}, stretched.size());
+    REQUIRE(g.inliers >= 20);
+    CHECK(g.anisotropy == Approx(1.25).margin(0.06));
+    CHECK(g.residual >= 0.0);
+    CHECK(g.residual < 2.0);  // pixels of the feature frame: one exact transform
+    CHECK(g.reference_coverage > 0.3);
+    CHECK(g.reference_coverage <= 1.0);
+    CHECK(g.query_coverage > 0.3);
+    CHECK(g.query_coverage <= 1.0);
+    // The copy as is: no stretch.
+    const auto same = verify_geometry(r, r, dome.size(), {}, dome.size());
+    REQUIRE(same.inliers >= 20);
+    CHECK(same.anisotropy == Approx(1.0).margin(0.02));
+    CHECK(same.residual < 0.5);
 }

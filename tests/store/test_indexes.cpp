@@ -150,18 +150,31 @@ TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-fo
     index.seal();
     REQUIRE(index.sealed_with_tables());
     REQUIRE_FALSE(exact.sealed_with_tables());
+    using store::detail::HashTables;
+    STATIC_REQUIRE(HashTables::flips_for(0) == 0);
+    STATIC_REQUIRE(HashTables::flips_for(15) == 0);
+    STATIC_REQUIRE(HashTables::flips_for(16) == 1);
+    STATIC_REQUIRE(HashTables::flips_for(31) == 1);
+    STATIC_REQUIRE(HashTables::flips_for(32) == 2);
+    STATIC_REQUIRE(HashTables::flips_for(90) == 2);
     constexpr int k = 8;
-    for (int trial = 0; trial < 60; ++trial) {
+    // Exact to 47 bits (the default lookup), and the cheaper lookups exact to 31 and 15.
+    int missed_beyond_radius = 0;
+    for (int trial = 0; trial < 90; ++trial) {
+        const int radius = trial % 3 == 0 ? HashTables::kExactRadius : trial % 3 == 1 ? HashTables::exact_radius(1) : HashTables::exact_radius(0);
         const Hash256 q = flip_bits(bases[rng() % bases.size()], static_cast<int>(rng() % 40), rng);
-        const auto got = index.search(std::vector<Hash256>{q}, k);
+        const auto got = index.search(std::vector<Hash256>{q}, k, -1, nullptr, radius);
         const auto want = exact.search(std::vector<Hash256>{q}, k);
-        // Every neighbour within 47 bits of the exact k nearest is among the tables' answer at its distance,
-        // and the tables never report a distance that is not the true one.
+        // Every neighbour within the radius of the exact k nearest is among the tables' answer at its
+        // distance, and the tables never report a distance that is not the true one.
         std::map<std::int64_t, int> got_map;
         for (const auto& n : got) got_map[n.id] = n.distance;
         for (const auto& n : want) {
-            if (n.distance > store::detail::HashTables::kExactRadius) continue;
-            INFO("trial " << trial << " id " << n.id << " distance " << n.distance);
+            if (n.distance > radius) {
+                missed_beyond_radius += n.distance <= HashTables::kExactRadius && !got_map.contains(n.id) ? 1 : 0;
+                continue;
+            }
+            INFO("trial " << trial << " radius " << radius << " id " << n.id << " distance " << n.distance);
             REQUIRE(got_map.contains(n.id));
             CHECK(got_map[n.id] == n.distance);
         }
@@ -175,6 +188,8 @@ TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-fo
         }
         CHECK(got_map.size() == got.size());  // each id once
     }
+    // The cheaper lookups are cheaper for a reason: some neighbours beyond their radius (within 47) are missed.
+    CHECK(missed_beyond_radius > 0);
     // An add drops the tables (the index is no longer complete).
     index.add(kCodes + 1, random_hash(rng));
     CHECK_FALSE(index.sealed_with_tables());

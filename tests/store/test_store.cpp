@@ -565,10 +565,11 @@ TEST_CASE("a vote fraction verifies only the references near the best-voted one,
         CHECK(h.from_votes >= b.from_votes);
         CHECK(b.from_votes >= 1);
         fewer += a.from_votes > b.from_votes;
-        // The copy is the best-voted reference: every fraction finds it first, with the same score.
+        // The copy is the best-voted reference: every fraction finds it first, with nearly the same score (the
+        // shared-inlier discount sees the other verified candidates, so its score may move a little).
         REQUIRE_FALSE(from_best.empty());
         CHECK(from_best.front().key == from_all.front().key);
-        CHECK(from_best.front().score == Approx(from_all.front().score));
+        CHECK(from_best.front().score == Approx(from_all.front().score).margin(0.01));
         CHECK(from_half.front().key == from_all.front().key);
     }
     CHECK(fewer >= 2);  // the fraction left candidates out

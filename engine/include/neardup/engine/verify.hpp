@@ -23,6 +23,16 @@ struct GeometricMatch {
     // (VerifyOptions::min_inlier_thickness); agreement is -1 when not measured or too few were compared.
     double thickness = 0;
     double agreement = -1;
+    // The median distance between an inlier's reference keypoint and its query keypoint carried over by the
+    // homography, in the reference's feature-frame pixels: an edited copy is one exact transform, a second
+    // photo of the same flat object only nearly one.
+    double residual = 0;
+    // The homography's local stretch at the query's centre: the larger singular value of its Jacobian over
+    // the smaller (1 for a rotated or rescaled copy; large for a steep change of viewpoint).
+    double anisotropy = 1;
+    // The inliers' bounding boxes as a share of each frame's area.
+    double reference_coverage = 0;
+    double query_coverage = 0;
 };
 
 struct VerifyOptions {
@@ -87,14 +97,22 @@ struct MatchEvidence {
 };
 
 // Maps evidence to a score that reads like the probability of a true copy. Each part is a logistic curve
-// whose centre and width were fitted on the offline benchmark (see docs/ARCHITECTURE.md); the parts are
-// combined as a noisy-OR, so either strong evidence alone is enough.
+// fitted on the offline benchmark (see docs/ARCHITECTURE.md); the parts are combined as a noisy-OR, so
+// either strong evidence alone is enough.
 struct ScoreModel {
     double pdq_center = 52;     // PDQ distance at which the hash evidence alone gives 0.5
     double pdq_width = 5;
     int pdq_min_quality = 50;   // below this a PDQ match is ignored (flat images collide)
-    double inlier_center = 14;  // inliers at which geometric evidence alone gives 0.5
-    double inlier_width = 2.5;
+    // The geometric part: a logistic regression, logistic(bias + log_inliers * ln(inliers) + inlier_ratio *
+    // inliers / correspondences + log_anisotropy * ln(anisotropy)), zero without inliers. Fitted with
+    // bench/fit_score.py on the offline benchmark's train split (hits of bench_quality --hits-csv; README
+    // "Quality", "The score, fitted"). More inliers count for less as they grow (the log); a copy's ratio-test
+    // survivors are mostly inliers while a look-alike's are not; a steep stretch is a change of viewpoint (a
+    // second photo of one flat object), not an edit.
+    double geometry_bias = -7.0337;
+    double geometry_log_inliers = 2.7690;
+    double geometry_inlier_ratio = 1.4453;
+    double geometry_log_anisotropy = -1.7163;
     // Embedding similarity at which it alone gives 0.5, when both carry embeddings (embedding.hpp). Not
     // fitted: no embedding model ships with neardup, and each model places copies at its own similarities.
     // 0.85 and 0.025 make 0.9 a match on its own (score 0.88) and 0.8 (0.12) none, above the 0.75 where the
@@ -105,6 +123,8 @@ struct ScoreModel {
 };
 
 double match_score(const MatchEvidence& evidence, const ScoreModel& model = {});
+// The geometric part of match_score alone (0 without inliers).
+double geometry_score(const GeometricMatch& geometry, const ScoreModel& model = {});
 
 // PDQ distance, direct and mirrored geometric verification, and the score.
 MatchEvidence compare(const QuerySignature& query, const Signature& reference, const ScoreModel& model = {},

@@ -49,8 +49,9 @@ struct IndexView {
 
     bool active(std::int64_t id) const { return !inactive->contains(id); }
     // The best distance of each reference among the k nearest of each query hash in every segment, nearest
-    // first; inactive references left out. `crowded` as PdqIndex::search, over every segment.
-    std::vector<HashNeighbour> pdq_search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr) const;
+    // first; inactive references left out. `crowded` and `exact_distance` as PdqIndex::search, over every segment.
+    std::vector<HashNeighbour> pdq_search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr,
+                                          int exact_distance = PdqIndex::kExactDistance) const;
     // Descriptor votes over all segments as if they were one index (the k nearest are merged across them).
     std::vector<Vote> vote(const std::vector<const LocalFeatures*>& queries, const DescriptorIndexOptions& options,
                            std::size_t limit) const;

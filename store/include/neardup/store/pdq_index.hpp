@@ -45,10 +45,13 @@ public:
     std::vector<std::int64_t> ids() const;
     PdqIndex clone() const;
     // For each query hash, its k nearest references; merged to the best distance per id, sorted by distance.
-    // With tables (seal), the k nearest of those within 47 bits, and of farther ones those the tables meet.
-    // `crowded` (when given) is set when some query hash's k-th neighbour lies within `crowd_distance`:
-    // more references may be that near than k could return.
-    std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr) const;
+    // With tables (seal), the k nearest of those within `exact_distance` bits (found exactly up to 15, 31 or
+    // 47, the least of them that covers it: a cheaper lookup for a smaller one), and of farther ones those
+    // the tables meet. `crowded` (when given) is set when some query hash's k-th neighbour lies within
+    // `crowd_distance`: more references may be that near than k could return.
+    static constexpr int kExactDistance = 47;
+    std::vector<HashNeighbour> search(std::span<const Hash256> queries, int k, int crowd_distance = -1, bool* crowded = nullptr,
+                                      int exact_distance = kExactDistance) const;
 
     // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
     void save(faiss::IOWriter& out) const;

@@ -42,6 +42,14 @@ struct SearchHit {
     bool hash_only = false;  // the reference is a PDQ hash without an image (CatalogEntry::hash_only)
     double agreement = -1;   // GeometricMatch::agreement of the verification
     double thickness = 0;    // GeometricMatch::thickness of the verification
+    // The rest of the verification's evidence (GeometricMatch), which the score reads.
+    int correspondences = 0;
+    double residual = 0;
+    double anisotropy = 1;
+    double reference_coverage = 0;
+    double query_coverage = 0;
+    int shared_inliers = 0;    // inliers left out of the score: they explain other references too (StoreOptions::shared_inlier_references)
+    bool from_region = false;  // found by searching a region of the query (a tile, the photo in a screenshot)
     std::optional<float> embedding_similarity;  // MatchEvidence::embedding_similarity
 };
 

@@ -74,6 +74,10 @@ struct StoreOptions {
     // distractors, where it kept every figure; the offline benchmark's figures the same.
     int pdq_far_distance = 64;
     int pdq_far_candidates = 2;
+    // PDQ neighbours of a query are found exactly up to this many bits (15, 31 or 47: the hash tables'
+    // lookup probes chunk values 0, 1 or 2 bits away, 16, 272 or 2192 buckets per query hash), farther ones
+    // when the tables meet them. The hash exchange's search (search_pdq) is always exact to 47.
+    int pdq_exact_distance = 47;
     // With an embedding model: the most similar references by embedding that are verified too, and the
     // cosine similarity below which one is no candidate. Verification and the score decide the match; 0.5
     // keeps only neighbours far above unrelated photos (copy-detection models such as SSCD put unrelated
