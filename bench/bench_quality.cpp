@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
     app.add_option("--pdq-max-distance", pdq_max_distance, "PDQ neighbours farther than this are no candidates")->capture_default_str();
     int pdq_far_candidates = defaults.pdq_far_candidates, pdq_far_distance = defaults.pdq_far_distance;
     int pdq_exact_distance = defaults.pdq_exact_distance;
+    std::size_t pdq_table_rows = defaults.pdq_table_rows;
+    app.add_option("--pdq-table-rows", pdq_table_rows, "a segment of at least this many references searches PDQ through hash tables")
+        ->capture_default_str();
     app.add_option("--pdq-exact-distance", pdq_exact_distance, "PDQ neighbours found exactly up to this many bits (15, 31 or 47)")
         ->capture_default_str();
     app.add_option("--pdq-far-candidates", pdq_far_candidates, "PDQ neighbours beyond --pdq-far-distance verified (negative: all)")
@@ -197,6 +200,7 @@ int main(int argc, char** argv) {
     store_options.pdq_max_distance = pdq_max_distance;
     store_options.pdq_far_candidates = pdq_far_candidates;
     store_options.pdq_exact_distance = pdq_exact_distance;
+    store_options.pdq_table_rows = pdq_table_rows;
     store_options.pdq_far_distance = pdq_far_distance;
     store_options.background_merges = false;  // bulk load, optimised at the end as `neardup index` does
     store_options.search_regions = !no_regions;

@@ -46,8 +46,8 @@ void PdqIndex::add(std::int64_t id, const Hash256& hash) {
     tables_.reset();
 }
 
-void PdqIndex::seal() {
-    if (size() < kTableRows) return;
+void PdqIndex::seal(std::size_t table_rows) {
+    if (size() < std::max<std::size_t>(1, table_rows)) return;
     const auto* map = dynamic_cast<const faiss::IndexBinaryIDMap*>(index_.get());
     const auto* flat = map ? dynamic_cast<const faiss::IndexBinaryFlat*>(map->index) : nullptr;
     if (!flat || flat->code_size != 32) return;
@@ -114,7 +114,7 @@ void PdqIndex::save(const std::filesystem::path& file) const {
     write_file_durably(dir, file.filename().string(), [&](faiss::IOWriter& out) { save(out); });
 }
 
-PdqIndex PdqIndex::load(const std::filesystem::path& file) {
+PdqIndex PdqIndex::load(const std::filesystem::path& file, std::size_t table_rows) {
     PdqIndex out;
     try {
         out.index_.reset(faiss::read_index_binary(file.c_str()));
@@ -122,7 +122,7 @@ PdqIndex PdqIndex::load(const std::filesystem::path& file) {
         throw StoreError("cannot read PDQ index " + file.string() + ": " + e.what());
     }
     if (out.index_->d != kBits) throw StoreError("PDQ index " + file.string() + " is not 256-bit");
-    out.seal();  // a file is a closed segment
+    out.seal(table_rows);  // a file is a closed segment
     return out;
 }
 

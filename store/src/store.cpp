@@ -212,7 +212,7 @@ std::shared_ptr<const Segment> Store::build_segment(std::int64_t after_id, std::
     } catch (const Stopped&) {
         return nullptr;
     }
-    segment->pdq.seal();
+    segment->pdq.seal(options_.pdq_table_rows);
     segment->embeddings.seal();
     return segment;
 }
@@ -303,7 +303,7 @@ void Store::load_snapshot() {
                     auto s = std::make_shared<Segment>(options_.descriptors, options_.embeddings);
                     s->first_id = files.first_id;
                     s->last_id = files.last_id;
-                    s->pdq = PdqIndex::load(dir_ / files.pdq);
+                    s->pdq = PdqIndex::load(dir_ / files.pdq, options_.pdq_table_rows);
                     s->descriptors = DescriptorIndex::load(dir_ / files.descriptors, options_.descriptors);
                     if (files.vocabulary_groups > 0) s->descriptors.attach_vocabulary(files.vocabulary_groups, vocabularies);
                     if (!files.embeddings.empty()) s->embeddings = EmbeddingIndex::load(dir_ / files.embeddings, options_.embeddings);

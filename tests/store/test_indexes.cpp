@@ -195,9 +195,17 @@ TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-fo
     CHECK_FALSE(index.sealed_with_tables());
     // Below kTableRows, seal keeps the exact scan.
     PdqIndex small;
-    small.add(1, random_hash(rng));
+    const Hash256 one = random_hash(rng);
+    small.add(1, one);
     small.seal();
     CHECK_FALSE(small.sealed_with_tables());
+    // ... unless told to build them from fewer rows; then they answer as the scan did.
+    small.seal(1);
+    REQUIRE(small.sealed_with_tables());
+    const auto found = small.search(std::vector<Hash256>{flip_bits(one, 5, rng)}, 1);
+    REQUIRE(found.size() == 1);
+    CHECK(found.front().id == 1);
+    CHECK(found.front().distance == 5);
 }
 
 TEST_CASE("an inverted file puts each descriptor in its nearest list: one probe finds it", "[store][descriptor_index]") {

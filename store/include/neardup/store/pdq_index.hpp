@@ -34,10 +34,10 @@ public:
     PdqIndex& operator=(PdqIndex&&) noexcept;
 
     void add(std::int64_t id, const Hash256& hash);
-    // Declares the index complete (a closed segment): from kTableRows hashes on, searches go through
+    // Declares the index complete (a closed segment): from `table_rows` hashes on, searches go through
     // multi-index hash tables (hash_tables.hpp), exact up to 47 bits and nearly flat in the size, instead
     // of scanning every hash. An add after it drops the tables.
-    void seal();
+    void seal(std::size_t table_rows = kTableRows);
     bool sealed_with_tables() const { return tables_ != nullptr; }
     static constexpr std::size_t kTableRows = 32768;
     std::size_t size() const;
@@ -56,7 +56,7 @@ public:
     // The FAISS serialisation; the file form is written durably (temporary file, fsync, rename).
     void save(faiss::IOWriter& out) const;
     void save(const std::filesystem::path& file) const;
-    static PdqIndex load(const std::filesystem::path& file);
+    static PdqIndex load(const std::filesystem::path& file, std::size_t table_rows = kTableRows);
 
 private:
     std::unique_ptr<faiss::IndexBinary> index_;

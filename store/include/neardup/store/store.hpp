@@ -76,8 +76,13 @@ struct StoreOptions {
     int pdq_far_candidates = 2;
     // PDQ neighbours of a query are found exactly up to this many bits (15, 31 or 47: the hash tables'
     // lookup probes chunk values 0, 1 or 2 bits away, 16, 272 or 2192 buckets per query hash), farther ones
-    // when the tables meet them. The hash exchange's search (search_pdq) is always exact to 47.
-    int pdq_exact_distance = 47;
+    // when the tables meet them (at 31, most up to about 45 bits). The hash exchange's search (search_pdq)
+    // is always exact to 47. 31 (README "Speed", 2026-12-07): at 1M references the PDQ lookup p50 fell
+    // from 7.5 to 1.7 ms; with 20k distractors (tables forced) every train figure held, 15 lost some.
+    int pdq_exact_distance = 31;
+    // A closed segment of at least this many references searches its PDQ hashes through the hash tables; a
+    // smaller one scans them all (exact, and as fast below this size). For measurements on small indexes.
+    std::size_t pdq_table_rows = PdqIndex::kTableRows;
     // With an embedding model: the most similar references by embedding that are verified too, and the
     // cosine similarity below which one is no candidate. Verification and the score decide the match; 0.5
     // keeps only neighbours far above unrelated photos (copy-detection models such as SSCD put unrelated
