@@ -125,7 +125,7 @@ TEST_CASE("PDQ index search equals a brute-force scan, and survives save/load", 
     }
 }
 
-TEST_CASE("multi-index hash tables find every code within 47 bits, as a brute-force scan does", "[store][pdq_index][oracle]") {
+TEST_CASE("multi-index hash tables find every code within 15, 31 or 47 bits (by the bits flipped per chunk), as a brute-force scan does", "[store][pdq_index][oracle]") {
     std::mt19937_64 rng(47);
     // Codes in families (a base and copies 0-70 bits off), as PDQ hashes of edited copies are, plus noise.
     constexpr std::size_t kCodes = 40'000;
