@@ -102,8 +102,9 @@ def main():
 
     with open(args.hits, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["split"] in positives]
-    x_train = [select(features(r)) for r in rows if r["split"] == "train" and features(r) is not None]
-    y_train = [int(r["true_pair"]) for r in rows if r["split"] == "train" and features(r) is not None]
+    with_geometry = [(select(x), int(r["true_pair"])) for r in rows if r["split"] == "train" for x in [features(r)] if x is not None]
+    x_train = [x for x, _ in with_geometry]
+    y_train = [y for _, y in with_geometry]
     if len(set(y_train)) < 2:
         sys.exit("fit_score: the train split needs true and false hits with geometric evidence")
     model = LogisticRegression(C=args.regularisation, max_iter=10000)

@@ -15,6 +15,8 @@
 #include "neardup/store/catalog.hpp"
 
 namespace neardup::store {
+static_assert(PdqIndex::kExactDistance == detail::HashTables::kExactRadius, "the default lookup is the tables' exact one");
+static_assert(detail::HashTables::kExactRadius == detail::HashTables::exact_radius(detail::HashTables::kMaxFlips));
 namespace {
 
 constexpr int kBits = 256;

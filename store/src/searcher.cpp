@@ -166,7 +166,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         auto entry = catalog_.find_by_id(id, &signature_bytes);
         if (!entry || !has_labels(entry->labels, options.required_labels)) return;
         const Signature reference = detail::decode_signature_or_throw(id, signature_bytes);
-        const MatchEvidence e = compare(query, reference, options_.score, options_.verify);
+        MatchEvidence e = compare(query, reference, options_.score, options_.verify);
         SearchHit h;
         h.id = id;
         h.key = std::move(entry->key);
@@ -187,7 +187,7 @@ void Searcher::verify(const IndexView& view, const QuerySignature& query, const 
         h.reference_coverage = e.geometry.reference_coverage;
         h.query_coverage = e.geometry.query_coverage;
         h.embedding_similarity = e.embedding_similarity;
-        results[i].explained = Explained{e.geometry.query_inliers, e.geometry.mirrored, reference.pdq.hash, e.pdq_quality};
+        results[i].explained = Explained{std::move(e.geometry), reference.pdq.hash, e.pdq_quality};
         results[i].hit = std::move(h);
     });
     // In candidate order, whatever order they finished in.
@@ -290,7 +290,7 @@ void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById
     if (limit <= 0) return;
     // A query keypoint is counted once per distinct reference it explains; PDQ-near references (copies of
     // one picture the archive holds several times) count as one.
-    const auto slot = [](const Explained& e, int k) { return (static_cast<std::int64_t>(e.mirrored) << 32) | k; };
+    const auto slot = [](const Explained& e, int k) { return (static_cast<std::int64_t>(e.geometry.mirrored) << 32) | k; };
     std::unordered_map<std::int64_t, int> uses;
     std::vector<const Explained*> counted;
     for (const SearchHit& h : hits) {
@@ -302,28 +302,26 @@ void Searcher::discount_shared(std::vector<SearchHit>& hits, const ExplainedById
             }))
             continue;
         counted.push_back(&e);
-        for (int k : e.query_inliers) ++uses[slot(e, k)];
+        for (int k : e.geometry.query_inliers) ++uses[slot(e, k)];
     }
     for (SearchHit& h : hits) {
         const auto it = explained.find(h.id);
         if (h.inliers <= 0 || it == explained.end()) continue;
         int shared = 0;
-        for (int k : it->second.query_inliers) {
+        for (int k : it->second.geometry.query_inliers) {
             const auto u = uses.find(slot(it->second, k));
             shared += u != uses.end() && u->second >= limit ? 1 : 0;
         }
         if (shared == 0) continue;
         h.shared_inliers = shared;
-        // The score of what is left: the hash evidence as it was, the geometry without the shared inliers.
+        // The score of what is left: the hash evidence as it was, the geometry without the shared inliers
+        // (out of the correspondences too, as if those keypoints had not been there).
         MatchEvidence rest;
         rest.pdq_distance = h.pdq_distance;
         rest.pdq_quality = it->second.pdq_quality;
-        rest.geometry.inliers = h.inliers - shared;
-        rest.geometry.correspondences = h.correspondences - shared;  // as if those keypoints had not been there
-        rest.geometry.residual = h.residual;
-        rest.geometry.anisotropy = h.anisotropy;
-        rest.geometry.reference_coverage = h.reference_coverage;
-        rest.geometry.query_coverage = h.query_coverage;
+        rest.geometry = it->second.geometry;
+        rest.geometry.inliers -= shared;
+        rest.geometry.correspondences -= shared;
         rest.embedding_similarity = h.embedding_similarity;  // not a keypoint's: nothing of it is shared
         h.score = std::min(h.score, match_score(rest, options_.score));
         h.match = h.score >= threshold;

@@ -135,10 +135,10 @@ private:
                                   VoteBudget budget, SearchTrace& trace) const;
     // The regions propose_regions finds in the image, each with its query signature (in parallel).
     std::vector<RegionQuery> region_queries(const DecodedImage& image, SearchTrace& trace) const;
-    // What verification found of one reference beyond its hit: which query keypoints explain it.
+    // What verification found of one reference beyond its hit: the whole geometric evidence (which query
+    // keypoints explain it, in the mirrored features when `geometry.mirrored`), and the reference's PDQ.
     struct Explained {
-        std::vector<int> query_inliers;  // in the mirrored features when `mirrored`
-        bool mirrored = false;
+        GeometricMatch geometry;
         Hash256 pdq{};
         int pdq_quality = 0;
     };
