@@ -20,6 +20,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
 #include <tbb/task_arena.h>
 
 #include "neardup/server/request_target.hpp"
@@ -30,7 +32,11 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
+
 using Clock = std::chrono::steady_clock;
+
+// ServerOptions::workers, 0 meaning one per hardware thread.
+int worker_threads(int workers) { return workers > 0 ? workers : tbb::info::default_concurrency(); }
 
 // The first read of an idle connection: what most requests' headers fit in (Beast reads as much at a time).
 constexpr std::size_t kFirstRead = 4096;
@@ -84,6 +90,10 @@ struct Server::Impl {
     net::io_context ioc;
     tcp::acceptor acceptor;
     net::signal_set signals;
+    // Enough oneTBB worker threads for every worker slot: by default oneTBB keeps one thread fewer than the
+    // cores, for an application thread that joins its work, and none joins here (requests are enqueued from
+    // the I/O threads). Before `workers`, which draws on them.
+    tbb::global_control parallelism;
     tbb::task_arena workers;
     unsigned short port = 0;
 
@@ -391,7 +401,10 @@ Server::Impl::Impl(Service& h, Metrics& m, ServerOptions o)
       ioc(std::max(1, options.io_threads)),
       acceptor(net::make_strand(ioc)),
       signals(ioc),
-      workers(options.workers > 0 ? options.workers : tbb::task_arena::automatic) {
+      parallelism(tbb::global_control::max_allowed_parallelism, worker_threads(options.workers) + 1),
+      // No slot reserved for an application thread (the default reserves one): only oneTBB's threads run
+      // requests, so every slot must be theirs, or a 2-core machine would serve on one core.
+      workers(worker_threads(options.workers), 0) {
     const tcp::endpoint endpoint(net::ip::make_address(options.address), options.port);
     acceptor.open(endpoint.protocol());
     acceptor.set_option(net::socket_base::reuse_address(true));

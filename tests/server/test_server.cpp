@@ -716,6 +716,70 @@ TEST_CASE("a full work queue answers 503 with Retry-After, then recovers", "[ser
     CHECK(r.send(make(http::verb::post, "/v1/search", body)).result() == http::status::ok);
 }
 
+namespace {
+
+// A service whose every request waits on the workers until `expected` requests are inside at once (or 5 s
+// pass), and counts the most that were: how many requests the workers really run in parallel.
+struct Rendezvous : Service {
+    int expected = 0;
+    mutable std::mutex mutex;
+    mutable std::condition_variable changed;
+    mutable int inside = 0;
+    mutable int most = 0;
+
+    Route route(const RequestHeader&) const override { return {"/wait", true, false}; }
+    std::size_t body_limit() const override { return 1024; }
+    std::optional<Response> precheck(const RequestHeader&) const override { return std::nullopt; }
+    Response handle(const Request& request) const override {
+        {
+            std::unique_lock lock(mutex);
+            most = std::max(most, ++inside);
+            changed.notify_all();
+            changed.wait_for(lock, std::chrono::seconds(5), [&] { return inside >= expected; });
+        }
+        {
+            std::lock_guard lock(mutex);
+            --inside;
+        }
+        Response res(http::status::ok, request.version());
+        res.body() = "ok";
+        res.prepare_payload();
+        return res;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("every worker runs a request at once, also past the number of cores", "[server][http][concurrency]") {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int workers = GENERATE_COPY(0, cores + 1);  // 0: one per hardware thread
+    Rendezvous service;
+    service.expected = workers > 0 ? workers : cores;
+    INFO(service.expected << " workers on " << cores << " hardware threads");
+    Metrics metrics;
+    ServerOptions options;
+    options.port = 0;
+    options.workers = workers;
+    options.io_threads = 2;
+    Server server(service, metrics, options);
+    std::thread running([&] { server.run(); });
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < service.expected; ++i)
+        clients.emplace_back([&] {
+            net::io_context ioc;
+            tcp::socket s(ioc);
+            s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server.port()));
+            http::write(s, make(http::verb::get, "/wait"));
+            ok += read_response(s).result() == http::status::ok;
+        });
+    for (auto& t : clients) t.join();
+    server.stop();
+    running.join();
+    CHECK(ok == service.expected);
+    CHECK(service.most == service.expected);
+}
+
 TEST_CASE("concurrent adds and searches from many clients, and every add is found afterwards", "[server][http][concurrency]") {
     ServerOptions so;
     so.io_threads = 2;
