@@ -98,6 +98,35 @@ void box_filter_1d(const float* in, float* out, int length, int stride, int wind
     for (int i = 0; i < phase4; ++i, li += stride, oi += stride) { sum -= in[li]; --count; out[oi] = sum / count; }
 }
 
+void box_filter_columns(const float* in, float* out, int rows, int cols, int window) {
+    // The phases of box_filter_1d, each step done for all columns: every column sees the same operations in
+    // the same order, so the results are the same to the bit.
+    const int half = (window + 2) / 2;
+    const int phase1 = half - 1;
+    const int phase2 = window - half + 1;
+    const int phase3 = rows - window;
+    const int phase4 = half - 1;
+    std::vector<float> sum(static_cast<std::size_t>(cols), 0.0f);
+    float* s = sum.data();
+    int li = 0, ri = 0, oi = 0, count = 0;
+    const auto add = [&] {
+        const float* p = in + static_cast<std::ptrdiff_t>(ri++) * cols;
+        for (int x = 0; x < cols; ++x) s[x] += p[x];
+    };
+    const auto remove = [&] {
+        const float* p = in + static_cast<std::ptrdiff_t>(li++) * cols;
+        for (int x = 0; x < cols; ++x) s[x] -= p[x];
+    };
+    const auto emit = [&] {
+        float* q = out + static_cast<std::ptrdiff_t>(oi++) * cols;
+        for (int x = 0; x < cols; ++x) q[x] = s[x] / count;
+    };
+    for (int i = 0; i < phase1; ++i) { add(); ++count; }
+    for (int i = 0; i < phase2; ++i) { add(); ++count; emit(); }
+    for (int i = 0; i < phase3; ++i) { add(); remove(); emit(); }
+    for (int i = 0; i < phase4; ++i) { remove(); --count; emit(); }
+}
+
 PdqDct dct_16x16_naive(const cv::Mat& b64) {
     const auto& d = dct_matrix();
     PdqDct out{};
@@ -140,8 +169,7 @@ PdqDct pdq_dct(const cv::Mat& image, int& quality) {
     const int window_along_cols = detail::jarosz_window_size(rows, kDownsampled);
     for (int pass = 0; pass < kJaroszPasses; ++pass) {
         for (int y = 0; y < rows; ++y) detail::box_filter_1d(a.ptr<float>(y), b.ptr<float>(y), cols, 1, window_along_rows);
-        for (int x = 0; x < cols; ++x)
-            detail::box_filter_1d(b.ptr<float>(0) + x, a.ptr<float>(0) + x, rows, cols, window_along_cols);
+        detail::box_filter_columns(b.ptr<float>(0), a.ptr<float>(0), rows, cols, window_along_cols);
     }
     cv::Mat b64(kDownsampled, kDownsampled, CV_32F);
     for (int i = 0; i < kDownsampled; ++i) {

@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <numeric>
+#include <random>
+#include <tuple>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -145,6 +148,20 @@ TEST_CASE("box filter equals a naive mean over the clipped window", "[pdq][oracl
             INFO("window " << window << " index " << i);
             CHECK(out[i] == Approx(sum / (hi - lo + 1)).epsilon(1e-5));
         }
+    }
+}
+
+TEST_CASE("the column box filter equals the 1-D filter down each column, to the bit", "[pdq][oracle]") {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> value(0.0f, 255.0f);
+    for (const auto& [rows, cols, window] : {std::tuple{341, 512, 6}, {64, 64, 1}, {37, 5, 4}, {9, 13, 8}, {8, 7, 8}, {200, 3, 15}}) {
+        std::vector<float> in(static_cast<std::size_t>(rows) * cols);
+        for (float& v : in) v = value(rng);
+        std::vector<float> expected(in.size(), -1.0f), got(in.size(), -2.0f);
+        for (int x = 0; x < cols; ++x) detail::box_filter_1d(in.data() + x, expected.data() + x, rows, cols, window);
+        detail::box_filter_columns(in.data(), got.data(), rows, cols, window);
+        INFO(rows << " x " << cols << ", window " << window);
+        CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
     }
 }
 

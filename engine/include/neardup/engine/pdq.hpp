@@ -59,6 +59,9 @@ namespace detail {
 // Building blocks exposed for tests that compare them with naive versions.
 int jarosz_window_size(int old_dimension, int new_dimension);
 void box_filter_1d(const float* in, float* out, int length, int stride, int window);
+// box_filter_1d down every column of a rows x cols row-major matrix, a row at a time: the same floats,
+// read and written in memory order.
+void box_filter_columns(const float* in, float* out, int rows, int cols, int window);
 PdqDct dct_16x16_naive(const cv::Mat& block64);  // straight quadruple loop, the oracle for the fast DCT
 }  // namespace detail
 
