@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
     app.add_option("--region-descriptors", region_descriptors, "query descriptors voting in each region's search")->capture_default_str();
     int min_frame = defaults.signature.features.min_frame_long_side;
     app.add_option("--min-frame", min_frame, "long side smaller images are upscaled to before detection (0: never)")->capture_default_str();
+    int fine_long_side = defaults.signature.query_fine_long_side;
+    app.add_option("--fine-long-side", fine_long_side, "long side of a query's finer feature frame (at most the coarse frame's: none)")
+        ->capture_default_str();
     int fine_levels = defaults.signature.query_fine_levels;
     app.add_option("--fine-levels", fine_levels, "pyramid levels of a query's finer feature frame (0: only scales above the coarse frame)")
         ->capture_default_str();
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
     store_options.descriptors = descriptor_options;
     store_options.mirror_vote_descriptors = mirror_descriptors;
     store_options.signature.query_fine_levels = fine_levels;
+    store_options.signature.query_fine_long_side = fine_long_side;
     store_options.signature.features.min_frame_long_side = min_frame;
     store_options.region_vote_descriptors = region_descriptors;
     if (exact) store_options.descriptors.ivf_threshold = std::numeric_limits<std::size_t>::max();

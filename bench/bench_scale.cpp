@@ -2,6 +2,7 @@
 // references filling the index beyond the real ones (said so in the output).
 //
 //   bench_scale --size N --queries DIR [--references DIR] [--distractors real|random] [--pool DIR] [--db DIR]
+//               [--max-queries N] [--max-query-side PX]
 //               [--compare none|early-exit|orientation-gate|regions|parallel-regions|shortlist|
 //                          parallel-verification|wide-popcount|
 //                          min-frame|parallel-signature|max-codes|vote-fraction|pdq-max-distance|pdq-far-candidates|
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "neardup/engine/hamming.hpp"
+#include "neardup/engine/image_header.hpp"
 #include "neardup/engine/signature_codec.hpp"
 #include "neardup/indexer/image_files.hpp"
 #include "neardup/indexer/index_job.hpp"
@@ -145,6 +147,9 @@ int main(int argc, char** argv) {
     app.add_option("--references", references, "folder of real reference images, indexed first");
     app.add_option("--db", db, "index directory (default bench-out/scale-<size>); reused when it holds <size> references");
     app.add_option("--max-queries", max_queries, "queries timed")->capture_default_str();
+    std::uint32_t max_query_side = 0;
+    app.add_option("--max-query-side", max_query_side, "time only the queries whose longer side is at most this (0: all), e.g. thumbnails")
+        ->capture_default_str();
     app.add_option("--distractors", distractors, "synthetic references: features of real photos, or uniformly random")
         ->check(CLI::IsMember({"real", "random"}))->capture_default_str();
     std::string compare = "none";
@@ -251,6 +256,12 @@ int main(int argc, char** argv) {
     }
 
     auto files = indexer::collect_image_files({queries}).files;
+    if (max_query_side > 0)
+        std::erase_if(files, [&](const std::filesystem::path& f) {
+            const auto bytes = indexer::read_file(f, 64ull << 20);
+            const auto header = bytes ? probe_image_header(bytes.value()) : Result<ImageHeader>(Error{ErrorCode::empty_input, "unreadable"});
+            return !header || std::max(header.value().width, header.value().height) > max_query_side;
+        });
     if (files.size() > max_queries) files.resize(max_queries);
     // Per query, one search as the server runs it (decode, signature, candidates, verification, and the
     // region pass when nothing matched), with the store's own stage timings (store::SearchTrace).
