@@ -32,7 +32,6 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
-
 using Clock = std::chrono::steady_clock;
 
 // ServerOptions::workers, 0 meaning one per hardware thread.
