@@ -91,7 +91,8 @@ struct Server::Impl {
     net::signal_set signals;
     // Enough oneTBB worker threads for every worker slot: by default oneTBB keeps one thread fewer than the
     // cores, for an application thread that joins its work, and none joins here (requests are enqueued from
-    // the I/O threads). Before `workers`, which draws on them.
+    // the I/O threads). Never fewer than the default allows (the store's own parallel work uses them too).
+    // Before `workers`, which draws on them.
     tbb::global_control parallelism;
     tbb::task_arena workers;
     unsigned short port = 0;
@@ -400,7 +401,8 @@ Server::Impl::Impl(Service& h, Metrics& m, ServerOptions o)
       ioc(std::max(1, options.io_threads)),
       acceptor(net::make_strand(ioc)),
       signals(ioc),
-      parallelism(tbb::global_control::max_allowed_parallelism, worker_threads(options.workers) + 1),
+      parallelism(tbb::global_control::max_allowed_parallelism,
+                  std::max(tbb::info::default_concurrency(), worker_threads(options.workers) + 1)),
       // No slot reserved for an application thread (the default reserves one): only oneTBB's threads run
       // requests, so every slot must be theirs, or a 2-core machine would serve on one core.
       workers(worker_threads(options.workers), 0) {
