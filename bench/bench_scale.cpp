@@ -259,7 +259,8 @@ int main(int argc, char** argv) {
     if (max_query_side > 0)
         std::erase_if(files, [&](const std::filesystem::path& f) {
             const auto bytes = indexer::read_file(f, 64ull << 20);
-            const auto header = bytes ? probe_image_header(bytes.value()) : Result<ImageHeader>(Error{ErrorCode::empty_input, "unreadable"});
+            if (!bytes) return true;
+            const auto header = probe_image_header(bytes.value());
             return !header || std::max(header.value().width, header.value().height) > max_query_side;
         });
     if (files.size() > max_queries) files.resize(max_queries);
